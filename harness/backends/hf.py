@@ -1,0 +1,113 @@
+"""transformers backend: CPU or GPU, left-padded batches, chat templates applied here."""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+from harness.backends.base import derive_seed, truncate_at_stop
+from harness.errors import SparError
+from harness.models import ResolvedModel
+from harness.types import ChatRequest, Completion
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+class HFBackend:
+    name = "hf"
+
+    def __init__(self, model: ResolvedModel, dtype: str = "auto", device: str = "auto", batch_size: int = 8):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        if dtype not in DTYPES:
+            raise SparError(f"--dtype {dtype!r}: choose from {', '.join(DTYPES)}")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype == "auto":
+            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        self.model_ref, self.device, self.dtype, self.batch_size = model, device, dtype, batch_size
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model.path)
+            self.model = AutoModelForCausalLM.from_pretrained(model.path, dtype=getattr(torch, dtype)).to(device)
+        except (OSError, ValueError) as exc:
+            raise SparError(f"--model {model.spec}: cannot load it with transformers: {str(exc).splitlines()[0]}") from None
+        self.model.eval()
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.has_chat_template = bool(self.tokenizer.chat_template)
+        self.identity = f"{model.identity}|dtype={dtype}"
+        self._torch = torch
+
+    def render(self, request: ChatRequest) -> str:
+        messages = request.messages_as_dicts()
+        if self.has_chat_template:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        # A base model without a template sees the turns' contents joined; recorded in describe().
+        return "\n\n".join(m["content"] for m in messages)
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "model": self.model_ref.to_dict(), "dtype": self.dtype, "device": self.device,
+                "batch_size": self.batch_size, "chat_template": self.has_chat_template}
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[list[Completion]]:
+        # Requests sharing sampling settings go through generate() together; per-batch seeds depend only on the
+        # batch's own requests, so the same batch gives the same text however the run was interrupted before.
+        results: list[list[Completion] | None] = [None] * len(requests)
+        groups: dict[tuple, list[int]] = {}
+        for i, req in enumerate(requests):
+            groups.setdefault((req.sampling, req.n), []).append(i)
+        for (sampling, n), idx in groups.items():
+            for start in range(0, len(idx), self.batch_size):
+                chunk = idx[start:start + self.batch_size]
+                outs = self._generate_batch([requests[i] for i in chunk], sampling, n)
+                for i, out in zip(chunk, outs):
+                    results[i] = out
+        return results  # type: ignore[return-value]
+
+    def _generate_batch(self, requests, sampling, n) -> list[list[Completion]]:
+        torch = self._torch
+        texts = [self.render(r) for r in requests]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=not self.has_chat_template)
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        kwargs = dict(max_new_tokens=sampling.max_new_tokens, num_return_sequences=n,
+                      pad_token_id=self.tokenizer.pad_token_id)
+        if sampling.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+            torch.manual_seed(derive_seed(json.dumps([[r.seed, t] for r, t in zip(requests, texts)])))
+        if sampling.stop:
+            kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
+        with torch.inference_mode():
+            out = self.model.generate(**enc, **kwargs)
+        prompt_len = enc["input_ids"].shape[1]
+        new = out[:, prompt_len:].tolist()
+        eos = set(_as_list(self.model.generation_config.eos_token_id)) | {self.tokenizer.eos_token_id}
+        eos.add(self.tokenizer.pad_token_id)  # finished rows are padded; pad tokens are never content
+        results = []
+        for b, req in enumerate(requests):
+            prompt_tokens = int(enc["attention_mask"][b].sum())
+            row = []
+            for j in range(n):
+                ids = new[b * n + j]
+                end = next((k for k, t in enumerate(ids) if t in eos), None)
+                ids = ids[:end] if end is not None else ids
+                text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                text, stopped = truncate_at_stop(text, sampling.stop)
+                reason = "stop" if (end is not None or stopped or len(ids) < sampling.max_new_tokens) else "length"
+                row.append(Completion(text, reason, prompt_tokens, len(ids)))
+            results.append(row)
+        return results
+
+    def close(self) -> None:
+        self.model = None
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

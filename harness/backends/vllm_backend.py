@@ -1,0 +1,56 @@
+"""In-process vLLM (GPU only; `pip install spar-harness[vllm]`). Imported only when this backend is chosen."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from harness.errors import SparError
+from harness.models import ResolvedModel
+from harness.types import ChatRequest, Completion
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, model: ResolvedModel, dtype: str = "auto", tensor_parallel_size: int = 1,
+                 data_parallel_size: int = 1, gpu_memory_utilization: float = 0.9, batch_size: int = 1024,
+                 max_model_len: int | None = None):
+        try:
+            import vllm
+        except ImportError:
+            raise SparError("--backend vllm needs the extra: pip install 'spar-harness[vllm]' (GPU machines only)") from None
+        try:
+            import torch
+
+            if not torch.cuda.is_available():
+                raise SparError("--backend vllm needs a CUDA GPU; use --backend hf on CPU")
+        except ImportError:
+            pass
+        self._vllm = vllm
+        self.model_ref, self.dtype, self.batch_size = model, dtype, batch_size
+        self.tp, self.dp = tensor_parallel_size, data_parallel_size
+        extra = {"data_parallel_size": data_parallel_size} if data_parallel_size > 1 else {}
+        self.llm = vllm.LLM(model=model.path, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
+                            gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len, **extra)
+        self.tokenizer = self.llm.get_tokenizer()
+        self.identity = f"{model.identity}|dtype={dtype}"
+
+    def render(self, request: ChatRequest) -> str:
+        return self.tokenizer.apply_chat_template(request.messages_as_dicts(), tokenize=False, add_generation_prompt=True)
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "model": self.model_ref.to_dict(), "dtype": self.dtype,
+                "tensor_parallel_size": self.tp, "data_parallel_size": self.dp, "vllm": self._vllm.__version__}
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[list[Completion]]:
+        params = [self._vllm.SamplingParams(n=r.n, temperature=r.sampling.temperature, top_p=r.sampling.top_p,
+                                            max_tokens=r.sampling.max_new_tokens, stop=list(r.sampling.stop) or None,
+                                            seed=r.seed) for r in requests]
+        prompts = [{"prompt_token_ids": self.tokenizer(self.render(r), add_special_tokens=False)["input_ids"]}
+                   for r in requests]
+        outs = self.llm.generate(prompts, params, use_tqdm=False)
+        return [[Completion(o.text, o.finish_reason or "stop", len(out.prompt_token_ids), len(o.token_ids))
+                 for o in out.outputs] for out in outs]
+
+    def close(self) -> None:
+        self.llm = None

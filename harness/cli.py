@@ -1,0 +1,99 @@
+"""The `spar` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from harness.config import EvalConfig, add_arguments, build_config
+from harness.errors import SparError
+
+QUICKSTART_MAX_NEW_TOKENS = 256
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spar", description="SPaR evaluation harness")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("eval", help="generate with a model and score benchmarks")
+    ev.add_argument("--config", help="YAML file of eval options (flags override it)")
+    add_arguments(ev, EvalConfig)
+
+    sc = sub.add_parser("score", help="score responses produced elsewhere")
+    sc.add_argument("benchmark", help="benchmark name, e.g. ifeval")
+    sc.add_argument("--responses", required=True, help="JSONL with `prompt` (or `key`) and `response` per line")
+    sc.add_argument("--output", required=True, help="folder for record.json, metrics.json, samples.jsonl")
+    sc.add_argument("--data", default="", help="benchmark data: local file/folder or hub id "
+                                               "(default: $SPAR_DATA_DIR, else the hub)")
+
+    qs = sub.add_parser("quickstart", help="offline demo: the embedded SmolLM2 on a built-in IFEval-format set")
+    qs.add_argument("--output", default="", help="run folder (default results/runs/<time>-quickstart)")
+    qs.add_argument("--data", default="quickstart", help="'quickstart' (built-in 26 prompts), or a real IFEval "
+                                                         "file/folder/hub id")
+    qs.add_argument("--limit", type=int, default=None, help="score only the first N prompts")
+    qs.add_argument("--max-new-tokens", type=int, default=QUICKSTART_MAX_NEW_TOKENS, help="generation budget")
+    return parser
+
+
+def summary_table(metrics: dict[str, dict], title: str):
+    from rich.table import Table
+
+    from evaluators import get_evaluator
+
+    table = Table(title=title)
+    table.add_column("benchmark")
+    table.add_column("metric")
+    table.add_column("value (%)", justify="right")
+    for bench, values in metrics.items():
+        for i, name in enumerate(get_evaluator(bench).headline):
+            if name in values:
+                table.add_row(bench if i == 0 else "", name, f"{100 * values[name]:.2f}")
+        counts = values.get("counts", {})
+        if counts:
+            table.add_row("", "counts", ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from rich.console import Console
+
+    from harness.progress import RichReporter
+
+    console = Console()
+    args = _parser().parse_args(argv)
+    reporter = RichReporter()
+    try:
+        from harness import suite
+
+        if args.command == "eval":
+            cfg = build_config(EvalConfig, args, yaml_path=args.config)
+            result = suite.run_eval(cfg, reporter)
+            title = f"{cfg.model} ({cfg.backend})"
+        elif args.command == "quickstart":
+            from harness.models import EMBEDDED_NAME
+
+            cfg = build_config(EvalConfig, model=EMBEDDED_NAME, benchmarks="ifeval", data=args.data,
+                               limit=args.limit, max_new_tokens=args.max_new_tokens,
+                               output=args.output or "")
+            if not cfg.output:
+                cfg.output = str(suite.default_output("quickstart"))
+            reporter.note(f"quickstart: {EMBEDDED_NAME} on IFEval-format prompts ({args.data}), offline on CPU")
+            result = suite.run_eval(cfg, reporter)
+            title = f"{EMBEDDED_NAME} (hf)"
+        else:
+            result = suite.run_score(args.benchmark, args.responses, args.output, args.data or None, reporter)
+            title = f"scored {args.responses}"
+    except SparError as exc:
+        print(f"spar: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spar: interrupted; run the same command again to resume from the cache", file=sys.stderr)
+        return 130
+    console.print(summary_table(result.metrics, title))
+    console.print(f"run folder: {result.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
