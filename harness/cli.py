@@ -49,9 +49,8 @@ def summary_table(metrics: dict[str, dict], title: str):
         for i, name in enumerate(get_evaluator(bench).headline):
             if name in values:
                 table.add_row(bench if i == 0 else "", name, f"{100 * values[name]:.2f}")
-        counts = values.get("counts", {})
-        if counts:
-            table.add_row("", "counts", ", ".join(f"{k}={v}" for k, v in counts.items()))
+    table.caption = "; ".join(f"{bench}: " + ", ".join(f"{k}={v}" for k, v in values.get("counts", {}).items())
+                              for bench, values in metrics.items() if values.get("counts"))
     return table
 
 

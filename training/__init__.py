@@ -1,0 +1,1 @@
+"""SPaR and the baselines: producers of checkpoints and training data (built in a later issue)."""
