@@ -34,9 +34,20 @@ class GenerationConfig:
 
 
 class Evaluator(ABC):
+    """A benchmark. Flow: load -> requests (answered by the model under test) -> [judge_requests (answered by a
+    judge model) when `needs_judge`] -> score. `options` are benchmark-specific settings from the run config."""
+
     name: str = ""
     #: metric names shown in the CLI summary table, in order
     headline: tuple[str, ...] = ()
+    needs_judge: bool = False
+
+    def __init__(self, options: dict | None = None) -> None:
+        self.options = dict(options or {})
+
+    def judge_requests(self, data: LoadedData, responses: Sequence[str], judge: Any) -> list[ChatRequest]:
+        """Requests for the judge model (one per judged sample); `judge` is an evaluators.judging.JudgeConfig."""
+        return []
 
     @abstractmethod
     def load(self, source: str | None, limit: int | None = None) -> LoadedData: ...
@@ -45,7 +56,9 @@ class Evaluator(ABC):
     def requests(self, data: LoadedData, config: GenerationConfig) -> list[ChatRequest]: ...
 
     @abstractmethod
-    def score(self, data: LoadedData, responses: Sequence[str]) -> ScoreResult: ...
+    def score(self, data: LoadedData, responses: Sequence[str],
+              judgments: Sequence[Sequence[str]] | None = None) -> ScoreResult:
+        """Per-sample records and metrics; `judgments` answers `judge_requests` (n texts each) in order."""
 
     @abstractmethod
     def match_responses(self, data: LoadedData, path: str) -> tuple[LoadedData, list[str]]:

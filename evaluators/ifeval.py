@@ -98,7 +98,8 @@ class IFEvalEvaluator(Evaluator):
     name = "ifeval"
     headline = METRICS + ("average",)
 
-    def __init__(self) -> None:
+    def __init__(self, options: dict | None = None) -> None:
+        super().__init__(options)
         self._registry_cache: dict | None = None
 
     @property
@@ -212,7 +213,7 @@ class IFEvalEvaluator(Evaluator):
                 "follow_all_instructions_strict": all(strict), "follow_all_instructions_loose": all(loose),
                 "checker_errors": errors}
 
-    def score(self, data: LoadedData, responses: Sequence[str]) -> ScoreResult:
+    def score(self, data: LoadedData, responses: Sequence[str], judgments=None) -> ScoreResult:
         if len(responses) != len(data.items):
             raise SparError(f"ifeval: {len(responses)} responses for {len(data.items)} prompts")
         samples = [self.score_one(it, r if isinstance(r, str) else "") for it, r in zip(data.items, responses)]

@@ -20,12 +20,14 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--config", help="YAML file of eval options (flags override it)")
     add_arguments(ev, EvalConfig)
 
-    sc = sub.add_parser("score", help="score responses produced elsewhere")
-    sc.add_argument("benchmark", help="benchmark name, e.g. ifeval")
-    sc.add_argument("--responses", required=True, help="JSONL with `prompt` (or `key`) and `response` per line")
+    sc = sub.add_parser("score", help="score outputs produced elsewhere (responses; LLMBar: judgments)")
+    sc.add_argument("benchmark", help="benchmark name: ifeval, followbench, llmbar, refinement")
+    sc.add_argument("--responses", help="JSONL with `prompt` (or `key`) and `response` per line")
+    sc.add_argument("--judgments", help="llmbar: JSONL with `subset`, `index`, `output` (pointwise) or `order` "
+                                        "(pairwise), and `judgment` or `judgments` per line")
     sc.add_argument("--output", required=True, help="folder for record.json, metrics.json, samples.jsonl")
-    sc.add_argument("--data", default="", help="benchmark data: local file/folder or hub id "
-                                               "(default: $SPAR_DATA_DIR, else the hub)")
+    sc.add_argument("--config", help="YAML file of options (flags override it)")
+    add_arguments(sc, EvalConfig, skip=("output", "benchmarks", "limit"))
 
     qs = sub.add_parser("quickstart", help="offline demo: the embedded SmolLM2 on a built-in IFEval-format set")
     qs.add_argument("--output", default="", help="run folder (default results/runs/<time>-quickstart)")
@@ -48,7 +50,8 @@ def summary_table(metrics: dict[str, dict], title: str):
     for bench, values in metrics.items():
         for i, name in enumerate(get_evaluator(bench).headline):
             if name in values:
-                table.add_row(bench if i == 0 else "", name, f"{100 * values[name]:.2f}")
+                value = values[name]
+                table.add_row(bench if i == 0 else "", name, "n/a" if value is None else f"{100 * value:.2f}")
     table.caption = "; ".join(f"{bench}: " + ", ".join(f"{k}={v}" for k, v in values.get("counts", {}).items())
                               for bench, values in metrics.items() if values.get("counts"))
     return table
@@ -81,8 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = suite.run_eval(cfg, reporter)
             title = f"{EMBEDDED_NAME} (hf)"
         else:
-            result = suite.run_score(args.benchmark, args.responses, args.output, args.data or None, reporter)
-            title = f"scored {args.responses}"
+            outputs = args.judgments if args.benchmark == "llmbar" else args.responses
+            if not outputs:
+                raise SparError("spar score llmbar needs --judgments FILE" if args.benchmark == "llmbar"
+                                else f"spar score {args.benchmark} needs --responses FILE")
+            cfg = build_config(EvalConfig, args, yaml_path=args.config, output=args.output)
+            result = suite.run_score(args.benchmark, outputs, args.output, cfg, reporter)
+            title = f"scored {outputs}"
     except SparError as exc:
         print(f"spar: error: {exc}", file=sys.stderr)
         return 2

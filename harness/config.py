@@ -44,6 +44,20 @@ class EvalConfig:
     tensor_parallel_size: int = opt(1, "vllm backend: tensor parallel degree")
     data_parallel_size: int = opt(1, "vllm backend: data parallel degree")
     cache: str = opt("", "generation cache (SQLite file); default <cache dir>/generations.sqlite")
+    judge: str = opt("", "judge model for benchmarks scored by an LLM judge (FollowBench, refinement); default: "
+                         "--model itself")
+    judge_backend: str = opt("", "backend of the judge (default: --backend)")
+    judge_base_url: str = opt("", "openai judge backend: server base URL (default: --base-url)")
+    judge_votes: int = opt(1, "judgments sampled per item and majority-voted (SPaR uses 5 at temperature 0.7); "
+                              "also the votes of the model under test on LLMBar pointwise")
+    judge_temperature: float = opt(0.0, "judge sampling temperature (0 = greedy)")
+    judge_max_new_tokens: int = opt(1024, "judge generation budget")
+    judge_parser: str = opt("official", "SPaR verdict parser: official (substring rules of the SPaR code) or strict")
+    llmbar_protocol: str = opt("pointwise", "LLMBar protocol: pointwise (SPaR's Yes/No per output) or pairwise "
+                                            "(official LLMBar, both orders)")
+    followbench_categories: str = opt("", "comma-separated FollowBench categories (default: all six)")
+    followbench_invalid_policy: str = opt("zero", "FollowBench invalid judge outputs: zero (count as not "
+                                                  "satisfied) or exclude (drop from the denominator)")
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -74,3 +75,36 @@ def run_spar(*args: str, env: dict | None = None, timeout: float = 900) -> subpr
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, cwd=str(REPO))
+
+
+EXAMPLE_TARGET = "{instruction}\n{{'AI assistant': '{answer}'}}"
+
+
+def _group(example_id, source, category, levels=range(0, 6)):
+    return [{"example_id": example_id, "category": category, "source": source, "level": k,
+             "instruction": f"{category} {example_id} L{k}", "target": EXAMPLE_TARGET if category == "example" else ""}
+            for k in levels]
+
+
+@pytest.fixture()
+def fb_dir(tmp_path):
+    (tmp_path / "content_constraints.json").write_text(json.dumps(_group(1, "oasst", "content")
+                                                                  + _group(2, "xsum", "content")))
+    (tmp_path / "example_constraints.json").write_text(json.dumps(_group(1, "imdb", "example", range(1, 6))))
+    return tmp_path
+
+
+@pytest.fixture()
+def llmbar_dir(tmp_path):
+    """LLMBar's layout with 4 pairs per subset (labels 1, 2, 2, 1)."""
+    from evaluators.llmbar import SUBSETS, subset_path
+
+    for subset in SUBSETS:
+        path = subset_path(tmp_path, subset)
+        path.parent.mkdir(parents=True)
+        rows = [{"input": f"{subset} instruction {i}", "output_1": f"first {i}", "output_2": f"second {i}",
+                 "label": label} for i, label in enumerate((1, 2, 2, 1))]
+        path.write_text(json.dumps(rows))
+    return tmp_path
+
+
