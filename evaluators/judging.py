@@ -46,7 +46,8 @@ REFINE_INSTRUCTION_RFT = _REFINE_HEAD + "\n".join("    " + line if line else lin
 # Official judge decoding (src/judge.py, ToT get_value): n=5 samples at T=0.7, top_p=1.0, up to 2048 tokens.
 JUDGE_SAMPLING = SamplingParams(temperature=0.7, top_p=1.0, max_new_tokens=2048)
 REFINE_SAMPLING = SamplingParams(temperature=0.7, top_p=1.0, max_new_tokens=3072)
-PARSERS = ("official", "strict")
+PARSERS = ("official", "strict", "lenient")
+REFINE_PARSERS = ("official", "lenient")
 
 
 def judge_prompt(prompt: str, response: str) -> str:
@@ -89,12 +90,24 @@ def parse_verdict_strict(text: str) -> int | None:
     return 1 if matches[-1].lower() == "yes" else 0
 
 
+_LAST_WORD = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+
+
+def parse_verdict_lenient(text: str) -> int | None:
+    """For small models that do not keep the format (not the paper's): the official rule when 'Final Judgement' is
+    there, else the last standalone Yes/No word anywhere in the reply."""
+    if "Final Judgement" in text:
+        return parse_verdict_official(text)
+    words = _LAST_WORD.findall(text)
+    return None if not words else int(words[-1].lower() == "yes")
+
+
 def get_parser(name: str) -> Callable[[str], int | None]:
     from harness.errors import SparError
 
     if name not in PARSERS:
         raise SparError(f"judge parser {name!r}: choose from {', '.join(PARSERS)}")
-    return parse_verdict_official if name == "official" else parse_verdict_strict
+    return {"official": parse_verdict_official, "strict": parse_verdict_strict, "lenient": parse_verdict_lenient}[name]
 
 
 def parse_refinement(text: str, require_end: bool = False) -> str | None:
@@ -107,6 +120,24 @@ def parse_refinement(text: str, require_end: bool = False) -> str | None:
         return None
     refined = body.split("[[end]]", 1)[0].strip()
     return refined or None
+
+
+def parse_refinement_lenient(text: str) -> str | None:
+    """For small models (not the paper's): the markers when present, else what follows the last 'Refined Output:',
+    else the whole reply."""
+    refined = parse_refinement(text)
+    if refined is not None:
+        return refined
+    tail = re.split(r"Refined Output\s*:", text)[-1].strip()
+    return tail or None
+
+
+def get_refine_parser(name: str) -> Callable[[str], str | None]:
+    from harness.errors import SparError
+
+    if name not in REFINE_PARSERS:
+        raise SparError(f"refine parser {name!r}: choose from {', '.join(REFINE_PARSERS)}")
+    return parse_refinement if name == "official" else parse_refinement_lenient
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,34 @@ def _parser() -> argparse.ArgumentParser:
                                                          "file/folder/hub id")
     qs.add_argument("--limit", type=int, default=None, help="score only the first N prompts")
     qs.add_argument("--max-new-tokens", type=int, default=QUICKSTART_MAX_NEW_TOKENS, help="generation budget")
+    rn = sub.add_parser("run", help="SPaR self-play iterations from a YAML experiment config (resumable)")
+    rn.add_argument("config", help="experiment YAML (see configs/)")
+    rn.add_argument("--output", default="", help="experiment folder (default: output_dir, else results/<experiment>)")
+    rn.add_argument("--iterations", type=int, default=None, help="override the number of iterations")
+    rn.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value, e.g. --set search.algorithm=dfs (repeatable)")
     return parser
+
+
+def iteration_table(rows: list[dict], title: str):
+    """One row per quantity, one column per iteration (scores in %, losses as they are)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("")
+    for row in rows:
+        table.add_column(f"iter {row['iteration']}", justify="right")
+    for key in dict.fromkeys(k for row in rows for k in row if k != "iteration"):
+        table.add_row(key, *(_cell(key, row.get(key)) for row in rows))
+    return table
+
+
+def _cell(col: str, value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{100 * value:.2f}" if "." in col else f"{value:.4f}"
+    return str(value)
 
 
 def summary_table(metrics: dict[str, dict], title: str):
@@ -83,6 +110,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             reporter.note(f"quickstart: {EMBEDDED_NAME} on IFEval-format prompts ({args.data}), offline on CPU")
             result = suite.run_eval(cfg, reporter)
             title = f"{EMBEDDED_NAME} (hf)"
+        elif args.command == "run":
+            from training.config import load_run_config
+            from training.loop import run_experiment, summary_row
+
+            overrides = list(args.overrides)
+            if args.output:
+                overrides.append(f"output_dir={args.output}")
+            if args.iterations is not None:
+                overrides.append(f"iterations={args.iterations}")
+            run_cfg = load_run_config(args.config, overrides)
+            records = run_experiment(run_cfg, reporter)
+            console.print(iteration_table([summary_row(r) for r in records if r["status"] == "finished"],
+                                          f"{run_cfg.experiment}: per-iteration summary (scores in %)"))
+            console.print(f"experiment folder: {run_cfg.out}")
+            return 0
         else:
             outputs = args.judgments if args.benchmark == "llmbar" else args.responses
             if not outputs:

@@ -30,9 +30,19 @@ BACKENDS: dict[str, Callable[..., Backend]] = {"hf": _hf, "openai": _openai, "vl
 
 
 def make_backend(name: str, **kw: Any) -> Backend:
-    if name not in BACKENDS:
-        raise SparError(f"--backend {name!r}: unknown backend (choose from {', '.join(BACKENDS)})")
-    return BACKENDS[name](**kw)
+    """A registered backend, or `package.module:Factory` for one of your own (called with the same keywords)."""
+    if name in BACKENDS:
+        return BACKENDS[name](**kw)
+    if ":" in name:
+        import importlib
+
+        module, _, attr = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise SparError(f"--backend {name!r}: cannot import it ({exc})") from None
+        return factory(**kw)
+    raise SparError(f"--backend {name!r}: unknown backend (choose from {', '.join(BACKENDS)}, or module:Factory)")
 
 
 __all__ = ["BACKENDS", "Backend", "make_backend"]
