@@ -41,6 +41,8 @@ class Evaluator(ABC):
     #: metric names shown in the CLI summary table, in order
     headline: tuple[str, ...] = ()
     needs_judge: bool = False
+    #: whether inference-time tree search may replace the model's answers (actor benchmarks)
+    searchable: bool = False
 
     def __init__(self, options: dict | None = None) -> None:
         self.options = dict(options or {})

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 from evaluators.base import Evaluator, GenerationConfig, LoadedData, ScoreResult
 from evaluators.followbench_rules import RULE_FORMAT_IDS, RULE_SOURCES, SOURCE_CHECKS, example_check, format_check
-from harness.data import load_hub_rows, locate, require, sha256_of
+from harness.data import load_hub_rows, locate, read_json_list, require, sha256_of
 from harness.errors import DataError, SparError
 from harness.types import ChatRequest, Message
 
@@ -140,6 +140,7 @@ def _rows_to_items(rows: list[dict], category: str, where: Any) -> list[FBItem]:
 
 class FollowBenchEvaluator(Evaluator):
     name = "followbench"
+    searchable = True
     headline = tuple(f"ssr_lv{k}" for k in LEVELS) + ("ssr_avg", "hsr_avg")  # CSL (a count) is in metrics.json
 
     def __init__(self, options: dict | None = None) -> None:
@@ -172,12 +173,7 @@ class FollowBenchEvaluator(Evaluator):
                 file = path / f"{cat}_constraints.json"
                 if not file.is_file():
                     raise SparError(f"{path}: no {file.name} (expected FollowBench's data/*.json layout)")
-                try:
-                    rows = json.loads(file.read_text(encoding="utf-8"))
-                except json.JSONDecodeError as exc:
-                    raise DataError(file, f"malformed JSON ({exc.msg})", exc.lineno) from None
-                if not isinstance(rows, list):
-                    raise DataError(file, "expected a JSON list of items")
+                rows = read_json_list(file, "items")
                 cat_items = _rows_to_items(rows, cat, file)
                 items += cat_items[:limit] if limit else cat_items
                 provenance["categories"][cat] = {"path": str(file.resolve()), "sha256": sha256_of(file)}

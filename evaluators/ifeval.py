@@ -96,6 +96,7 @@ def parse_items(rows: list[dict], path: Any, registry: dict) -> list[IFEvalItem]
 
 class IFEvalEvaluator(Evaluator):
     name = "ifeval"
+    searchable = True
     headline = METRICS + ("average",)
 
     def __init__(self, options: dict | None = None) -> None:

@@ -13,7 +13,6 @@ Adversarial average = mean of the four adversarial subsets; overall = mean of al
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any, Sequence
 
 from evaluators.base import Evaluator, GenerationConfig, LoadedData, ScoreResult
 from evaluators.judging import JudgeConfig, get_parser, judge_messages, majority_vote
-from harness.data import load_hub_rows, locate, read_jsonl, require, sha256_of
+from harness.data import load_hub_rows, locate, read_json_list, read_jsonl, require, sha256_of
 from harness.errors import DataError, SparError
 from harness.types import ChatRequest, Message, SamplingParams
 
@@ -103,10 +102,7 @@ class LLMBarEvaluator(Evaluator):
                 file = subset_path(root, subset)
                 if not file.is_file():
                     raise SparError(f"{root}: no {file.relative_to(root)} (expected LLMBar's Dataset/LLMBar layout)")
-                try:
-                    rows = json.loads(file.read_text(encoding="utf-8"))
-                except json.JSONDecodeError as exc:
-                    raise DataError(file, f"malformed JSON ({exc.msg})", exc.lineno) from None
+                rows = read_json_list(file, "pairs")
                 where: Any = file
                 provenance["subsets"][subset] = {"path": str(file.resolve()), "sha256": sha256_of(file)}
             else:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Sequence
 
+from dataclasses import fields
+
 from harness.config import EvalConfig, add_arguments, build_config
 from harness.errors import SparError
 
@@ -41,6 +43,18 @@ def _parser() -> argparse.ArgumentParser:
     rn.add_argument("--iterations", type=int, default=None, help="override the number of iterations")
     rn.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config value, e.g. --set search.algorithm=dfs (repeatable)")
+    pr = sub.add_parser("prompts", help="build self-play prompts")
+    prs = pr.add_subparsers(dest="prompts_command", required=True)
+    ev_p = prs.add_parser("evolve", help="taxonomy evolution of seed prompts (SPaR's prompt construction)")
+    ev_p.add_argument("--seeds", required=True, help="seed prompts: JSON/JSONL rows with `prompt` (or a hub id)")
+    ev_p.add_argument("--output", required=True, help="JSONL of evolved prompts (usable as `prompts:` in a config)")
+    ev_p.add_argument("--limit", type=int, default=None, help="evolve only the first N seeds")
+    ev_p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (official: 0.7)")
+    ev_p.add_argument("--max-new-tokens", type=int, default=1024, help="generation budget")
+    add_arguments(ev_p, EvalConfig, skip=("output", "benchmarks", "limit", "data", "temperature", "max_new_tokens",
+                                          "system_prompt") + tuple(f.name for f in fields(EvalConfig)
+                                                                   if f.name.startswith(("judge", "llmbar",
+                                                                                         "followbench"))))
     return parser
 
 
@@ -124,6 +138,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(iteration_table([summary_row(r) for r in records if r["status"] == "finished"],
                                           f"{run_cfg.experiment}: per-iteration summary (scores in %)"))
             console.print(f"experiment folder: {run_cfg.out}")
+            return 0
+        elif args.command == "prompts":
+            from training.evolve import run_evolve
+
+            cfg = build_config(EvalConfig, args)
+            counts = run_evolve(cfg, args.seeds, args.output, args.limit, args.temperature, args.max_new_tokens,
+                                reporter)
+            console.print(f"evolved prompts: {counts} -> {args.output}")
             return 0
         else:
             outputs = args.judgments if args.benchmark == "llmbar" else args.responses

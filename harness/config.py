@@ -56,6 +56,15 @@ class EvalConfig:
     llmbar_protocol: str = opt("pointwise", "LLMBar protocol: pointwise (SPaR's Yes/No per output) or pairwise "
                                             "(official LLMBar, both orders)")
     followbench_categories: str = opt("", "comma-separated FollowBench categories (default: all six)")
+    tree_search: str = opt("", "inference-time tree search before scoring actor benchmarks: '' (off), bfs or dfs; "
+                               "the refiner (--refiner, default the judge) judges each answer and refines rejected "
+                               "ones (SPaR Figure 5)")
+    refiner: str = opt("", "refiner model for --tree-search (default: --judge, else --model); same backend as the "
+                           "judge")
+    tree_search_votes: int = opt(5, "--tree-search: judgments per node (majority / Yes fraction)")
+    tree_search_budget: int = opt(15, "--tree-search: refinements per answer at most")
+    tree_search_max_new_tokens: int = opt(2048, "--tree-search: judge and refine generation budget")
+    tree_search_parser: str = opt("official", "--tree-search: verdict parser (official, strict, lenient)")
     followbench_invalid_policy: str = opt("zero", "FollowBench invalid judge outputs: zero (count as not "
                                                   "satisfied) or exclude (drop from the denominator)")
 

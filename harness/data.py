@@ -30,6 +30,18 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return rows
 
 
+def read_json_list(path: str | Path, what: str = "records") -> list:
+    """A JSON file holding a list, with errors naming the file and line."""
+    path = Path(path)
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"malformed JSON ({exc.msg})", exc.lineno) from None
+    if not isinstance(rows, list):
+        raise DataError(path, f"expected a JSON list of {what}")
+    return rows
+
+
 def require(row: dict, field: str, kind: type | tuple[type, ...], path: Any, line: int | None) -> Any:
     if field not in row:
         raise DataError(path, "missing", line=line, field=field)

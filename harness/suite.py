@@ -101,6 +101,7 @@ class Models:
         self.cfg = cfg
         self._model: Backend | None = None
         self._judge: Backend | None = None
+        self._refiner: Backend | None = None
 
     def judge_spec(self) -> tuple[str, str, str]:
         c = self.cfg
@@ -113,6 +114,16 @@ class Models:
         return self._model
 
     @property
+    def refiner(self) -> Backend:
+        """The inference-time tree-search refiner: --refiner, else the judge."""
+        if not self.cfg.refiner:
+            return self.judge
+        if self._refiner is None:
+            c = self.cfg
+            self._refiner = make_model_backend(c, c.refiner, c.judge_backend or c.backend, c.judge_base_url or c.base_url)
+        return self._refiner
+
+    @property
     def judge(self) -> Backend:
         if self._judge is None:
             spec = self.judge_spec()
@@ -121,7 +132,7 @@ class Models:
         return self._judge
 
     def close(self) -> None:
-        for backend in {id(b): b for b in (self._model, self._judge) if b is not None}.values():
+        for backend in {id(b): b for b in (self._model, self._judge, self._refiner) if b is not None}.values():
             backend.close()
 
 
@@ -141,6 +152,31 @@ def _judge_step(ev: Evaluator, data: LoadedData, responses: list, models: Models
     with reporter.stage(f"judge {name}", len(requests)) as advance:
         completions, stats = cached_generate(models.judge, requests, cache, advance)
     return [[c.text for c in comps] for comps in completions], stats
+
+
+def _inference_search(requests, responses, models: Models, cfg: EvalConfig, cache: GenerationCache,
+                      reporter: Reporter, name: str) -> tuple[list[str], dict]:
+    from training.inference_search import refine_answers
+    from training.tree_search import SearchConfig
+
+    sampling = SamplingParams(temperature=0.7, top_p=1.0, max_new_tokens=cfg.tree_search_max_new_tokens)
+    scfg = SearchConfig(algorithm=cfg.tree_search, votes=cfg.tree_search_votes, budget=cfg.tree_search_budget,
+                        parser=cfg.tree_search_parser, judge_sampling=sampling, refine_sampling=sampling, seed=cfg.seed)
+    prompts = [r.messages[-1].content for r in requests]
+    stats = GenerationStats()
+
+    def generate(batch):
+        comps, step = cached_generate(models.refiner, batch, cache)
+        for k, v in step.to_dict().items():
+            setattr(stats, k, getattr(stats, k) + v)
+        return comps
+
+    with reporter.stage(f"tree search {name}", 1) as advance:
+        new, details, counts = refine_answers(prompts, responses, scfg, generate)
+        advance(1)
+    info = {"config": to_dict(scfg), "refiner": models.refiner.describe(), "refiner_identity": models.refiner.identity,
+            "counts": counts, "generation_stats": stats.to_dict(), "details": details}
+    return new, info
 
 
 def open_cache(cfg: EvalConfig) -> tuple[GenerationCache, Path]:
@@ -177,6 +213,9 @@ def run_eval(cfg: EvalConfig, reporter: Reporter | None = None) -> RunResult:
             with reporter.stage(f"generate {name}", len(requests)) as advance:
                 completions, stats = cached_generate(models.model, requests, cache, advance)
             responses = _texts(ev, completions)
+            search_info = None
+            if cfg.tree_search and not getattr(ev, "completions_per_request", None) and ev.searchable:
+                responses, search_info = _inference_search(requests, responses, models, cfg, cache, reporter, name)
             t1 = time.perf_counter()
             judgments, judge_stats = _judge_step(ev, data, responses, models, cfg, cache, reporter, name)
             t2 = time.perf_counter()
@@ -186,12 +225,17 @@ def run_eval(cfg: EvalConfig, reporter: Reporter | None = None) -> RunResult:
                 for sample, comps in zip(scored.samples, completions):
                     sample.setdefault("finish_reason", comps[0].finish_reason)
                     sample.setdefault("completion_tokens", comps[0].completion_tokens)
+            if search_info is not None:
+                for sample, detail in zip(scored.samples, search_info["details"]):
+                    sample["tree_search"] = detail
             write_jsonl(out / name / "samples.jsonl", scored.samples)
             write_json(out / name / "metrics.json", scored.metrics)
             result.metrics[name] = scored.metrics
             entry = {"data": data.source, "scorer": ev.describe(), "generation_stats": stats.to_dict(),
                      "seconds": {"generation": round(t1 - t0, 3), "judging": round(t2 - t1, 3),
                                  "scoring": round(t3 - t2, 3)}}
+            if search_info is not None:
+                entry["tree_search"] = {k: v for k, v in search_info.items() if k != "details"}
             if judge_stats is not None:
                 entry["judge"] = {"backend": models.judge.describe(), "identity": models.judge.identity,
                                   "config": judge_config(cfg).describe(), "generation_stats": judge_stats.to_dict()}

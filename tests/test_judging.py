@@ -80,3 +80,18 @@ def test_majority_vote_counts_ties_and_invalid():
 def test_refinement_parsing(text, expected, strict):
     assert parse_refinement(text) == expected
     assert parse_refinement(text, require_end=True) == strict
+
+
+def test_lenient_parsers_for_small_models():
+    from evaluators.judging import get_parser, get_refine_parser, parse_verdict_lenient, parse_refinement_lenient
+
+    assert parse_verdict_lenient("Final Judgement: Not quite, Yes") == 0  # the official rule when the phrase is there
+    assert parse_verdict_lenient("No.") == 0
+    assert parse_verdict_lenient("It says yes at first, but in the end: no") == 0  # the last Yes/No word
+    assert parse_verdict_lenient("Nothing here; Noah knows") is None  # whole words only
+    assert get_parser("lenient") is parse_verdict_lenient
+    assert parse_refinement_lenient("x [[start]] a [[end]] y") == "a"
+    assert parse_refinement_lenient("Reflection: ok\nFinal Refined Output: the new text") == "the new text"
+    assert parse_refinement_lenient("just a reply") == "just a reply"
+    assert parse_refinement_lenient("   ") is None
+    assert get_refine_parser("official")("no markers") is None

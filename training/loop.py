@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -48,6 +47,8 @@ class Backends:
         self._open: dict[str, object] = {}
 
     def get(self, spec: str):
+        if spec not in self._open and self.cfg.models.backend != "openai":
+            self.close()  # one set of local weights in memory at a time (vLLM engines would not fit side by side)
         if spec not in self._open:
             m = self.cfg.models
             ecfg = EvalConfig(model=spec, backend=m.backend, base_url=m.base_url, batch_size=m.batch_size,
@@ -228,6 +229,7 @@ class IterationRun:
         ecfg = EvalConfig(model=model, backend=m.backend, base_url=m.base_url, benchmarks=",".join(names), data=data,
                           limit=e.limit, max_new_tokens=e.max_new_tokens, batch_size=e.batch_size, dtype=m.dtype,
                           device=m.device, output=str(self.dir / "eval" / name), cache=self.cfg.cache,
+                          tensor_parallel_size=m.tensor_parallel_size,
                           judge=judge, judge_max_new_tokens=e.judge_max_new_tokens, judge_votes=e.judge_votes,
                           llmbar_protocol=e.llmbar_protocol, seed=self.cfg.seed)
         result = run_eval(ecfg, self.reporter)

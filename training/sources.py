@@ -3,10 +3,9 @@ data or any chat data), from the built-in set, a local JSON/JSONL file or a hub 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from harness.data import load_hub_rows, read_jsonl
+from harness.data import load_hub_rows, read_json_list, read_jsonl
 from harness.errors import DataError, SparError
 
 BUILTIN_PROMPTS = Path(__file__).parent / "data" / "selfplay_prompts.jsonl"
@@ -17,13 +16,7 @@ def _rows(source: str) -> tuple[list[dict], str]:
     path = Path(source).expanduser()
     if path.is_file():
         if path.suffix == ".json":
-            try:
-                rows = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise DataError(path, f"not valid JSON ({exc.msg})", exc.lineno) from None
-            if not isinstance(rows, list):
-                raise DataError(path, "expected a JSON list of records")
-            return rows, str(path)
+            return read_json_list(path), str(path)
         return read_jsonl(path), str(path)
     if path.exists() or source.startswith((".", "/", "~")):
         raise SparError(f"{source}: not a JSON or JSONL file")

@@ -8,9 +8,6 @@ a token mean over the micro-batch (`"token"`); the two agree only when chosen le
 
 from __future__ import annotations
 
-import json
-import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -202,11 +199,3 @@ def _dpo_terms(cfg: DPOStageConfig) -> list[dict]:
                       if cfg.sft_normalization == "sequence" else "token mean over the micro-batch (TRL 'sft')"})
     return terms
 
-
-def read_records(path: str | os.PathLike) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def is_finite(x: float) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
