@@ -43,3 +43,28 @@ def test_rebuilt_checkpoint_is_plain_and_loadable():
     assert any(k.endswith("embed_tokens.weight") for k in keys)
     config = json.loads((path / "config.json").read_text())
     assert "quantization_config" not in config and config["model_type"] == "llama"
+
+
+def test_spar_run_cpu_config_one_small_iteration(tmp_path):
+    """The CPU config, shrunk further: SmolLM2 as actor and refiner through every stage, real TRL training."""
+    proc = run_spar("run", "configs/spar-smollm2-cpu.yaml", "--output", str(tmp_path / "exp"),
+                    "--set", "prompts_per_iteration=3", "--set", "collect.responses_per_prompt=2",
+                    "--set", "collect.actor_sampling.max_new_tokens=48", "--set", "search.max_depth=1",
+                    "--set", "search.budget=3", "--set", "eval.actor_benchmarks=ifeval",
+                    "--set", "eval.refiner_benchmarks=", "--set", "eval.data=ifeval=quickstart",
+                    "--set", "eval.limit=2", "--set", "eval.max_new_tokens=32",
+                    "--set", f"cache={tmp_path / 'gen.sqlite'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((tmp_path / "exp" / "iter_1" / "record.json").read_text())
+    assert record["status"] == "finished"
+    stages = record["stages"]
+    assert stages["collect"]["responses"] == 6 and stages["collect"]["judgments"] == 18
+    assert stages["search"]["searches"] == stages["collect"]["negatives"]
+    assert stages["data"]["dpo_pairs"] == stages["search"]["passed"]
+    for role, stage, count in (("actor", "train_actor", "dpo_pairs"), ("refiner", "train_refiner", "rft_records")):
+        if stages["data"][count]:
+            assert stages[stage]["checkpoint"].endswith(role) and stages[stage]["steps"] > 0
+        else:
+            assert stages[stage]["skipped"]
+    assert "ifeval" in stages["eval_actor"]["metrics"]
+    assert "per-iteration summary" in proc.stdout

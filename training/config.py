@@ -179,7 +179,7 @@ def load_run_config(path: str | None, overrides: list[str] | None = None) -> Spa
         key, sep, raw = item.partition("=")
         if not sep:
             raise SparError(f"--set {item!r}: expected key=value")
-        merge(data, key.strip(), yaml.safe_load(raw))
+        merge(data, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
     return from_dict(SparRunConfig, data, Path(path).name if path else "config")
 
 
