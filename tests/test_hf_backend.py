@@ -60,3 +60,31 @@ def test_stop_strings_truncate(backend):
     stop = text[2:4]
     (cut,) = backend.generate([ChatRequest.user("x", sampling=SamplingParams(max_new_tokens=20, stop=(stop,)))])
     assert stop not in cut[0].text and text.startswith(cut[0].text)
+
+
+def test_shared_prefill_gives_the_same_samples_as_transformers_own_path(tiny_model_dir):
+    """n samples per prompt: encoding each prompt once (cache repeated n times) draws exactly what
+    num_return_sequences=n draws, with left padding across prompts of different lengths."""
+    from harness.backends.hf import HFBackend
+
+    model = resolve_model(str(tiny_model_dir))
+    shared, plain = HFBackend(model, batch_size=4), HFBackend(model, batch_size=4, share_prefill=False)
+    requests = [ChatRequest((Message("user", "word " * (3 * i + 1)),), SamplingParams(0.8, 0.95, 12), seed=i, n=3)
+                for i in range(4)]
+    a, b = shared.generate(requests), plain.generate(requests)
+    assert shared.share_prefill  # the shared path was taken, not the fallback
+    assert [[c.text for c in row] for row in a] == [[c.text for c in row] for row in b]
+    assert [[c.completion_tokens for c in row] for row in a] == [[c.completion_tokens for c in row] for row in b]
+    assert len({c.text for row in a for c in row}) > 4  # real sampling, not one repeated answer
+
+
+def test_requests_sharing_a_prompt_are_encoded_once_with_the_same_samples(tiny_model_dir):
+    from harness.backends.hf import HFBackend
+
+    model = resolve_model(str(tiny_model_dir))
+    shared, plain = HFBackend(model, batch_size=6), HFBackend(model, batch_size=6, share_prefill=False)
+    prompts = ["alpha beta", "gamma " * 5, "alpha beta", "delta", "gamma " * 5, "alpha beta"]
+    requests = [ChatRequest((Message("user", p),), SamplingParams(0.8, 1.0, 10), seed=i) for i, p in enumerate(prompts)]
+    a, b = shared.generate(requests), plain.generate(requests)
+    assert shared.share_prefill
+    assert [row[0].text for row in a] == [row[0].text for row in b]

@@ -16,7 +16,8 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 class HFBackend:
     name = "hf"
 
-    def __init__(self, model: ResolvedModel, dtype: str = "auto", device: str = "auto", batch_size: int = 8):
+    def __init__(self, model: ResolvedModel, dtype: str = "auto", device: str = "auto", batch_size: int = 8,
+                 share_prefill: bool = True):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -39,6 +40,7 @@ class HFBackend:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.has_chat_template = bool(self.tokenizer.chat_template)
+        self.share_prefill = share_prefill
         self.identity = f"{model.identity}|dtype={dtype}"
         self._torch = torch
 
@@ -83,7 +85,10 @@ class HFBackend:
         if sampling.stop:
             kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
         with torch.inference_mode():
-            out = self.model.generate(**enc, **kwargs)
+            shareable = n > 1 or len(set(texts)) < len(texts)
+            out = self._shared_prefix_generate(enc, kwargs, n, texts) if shareable and self.share_prefill else None
+            if out is None:
+                out = self.model.generate(**enc, **kwargs)
         prompt_len = enc["input_ids"].shape[1]
         new = out[:, prompt_len:].tolist()
         eos = set(_as_list(self.model.generation_config.eos_token_id)) | {self.tokenizer.eos_token_id}
@@ -102,6 +107,44 @@ class HFBackend:
                 row.append(Completion(text, reason, prompt_tokens, len(ids)))
             results.append(row)
         return results
+
+    def _shared_prefix_generate(self, enc: dict, kwargs: dict, n: int, texts: list[str]):
+        """Each distinct prompt of the batch encoded once: prefill the distinct rows, repeat their cache for every
+        sample that continues them (n per request, and requests with the same prompt, such as a tree node's
+        sibling refinements), then sample exactly as transformers' own path would (same rows in the same order, same
+        random draws). That path encodes every row separately, which dominates the cost of short judgments of long
+        prompts (SPaR's n-vote judging). Returns None (the caller falls back) where this transformers version or
+        model does not support it."""
+        torch = self._torch
+        try:
+            from transformers import DynamicCache
+
+            cache_arg = self._cache_kwarg()
+            ids, mask = enc["input_ids"], enc["attention_mask"]
+            if cache_arg is None or ids.shape[1] < 2:
+                return None
+            first: dict[str, int] = {}
+            for i, text in enumerate(texts):
+                first.setdefault(text, len(first))
+            distinct = [texts.index(t) for t in first]
+            rows = torch.tensor([first[t] for t in texts for _ in range(n)], device=ids.device)
+            positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+            cache = DynamicCache(config=self.model.config)
+            # the last prompt token is left for generate(), which needs at least one uncached token
+            self.model(input_ids=ids[distinct, :-1], attention_mask=mask[distinct, :-1],
+                       position_ids=positions[distinct, :-1], use_cache=True, **{cache_arg: cache})
+            cache.batch_select_indices(rows)
+            return self.model.generate(input_ids=ids.repeat_interleave(n, 0), attention_mask=mask.repeat_interleave(n, 0),
+                                       **{**kwargs, "num_return_sequences": 1, cache_arg: cache})
+        except (TypeError, ValueError, AttributeError, NotImplementedError, IndexError):
+            self.share_prefill = False  # unsupported here: use transformers' own path from now on
+            return None
+
+    def _cache_kwarg(self) -> str | None:
+        import inspect
+
+        params = inspect.signature(self.model.forward).parameters
+        return next((name for name in ("cache", "past_key_values") if name in params), None)
 
     def close(self) -> None:
         self.model = None
