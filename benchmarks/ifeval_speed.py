@@ -66,7 +66,8 @@ def bench_scoring(data: str, responses_path: str | None, repeats: int) -> None:
         by_prompt = {r["prompt"]: r for r in rows}
         IFEvalEvaluator().score_one(IFEvalEvaluator().load(data, limit=1).items[0], "warm up")  # NLTK, langdetect
         lm_eval_loop(by_prompt, responses[:5])
-        t_ours, result = best_of(repeats, lambda: run_score("ifeval", responses_path, os.path.join(tmp, "out"), data))
+        t_ours, result = best_of(repeats, lambda: run_score("ifeval", responses_path, os.path.join(tmp, "out"),
+                                                            EvalConfig(data=data)))
         t_theirs, theirs = best_of(repeats, lambda: lm_eval_loop(by_prompt, responses))
     ours = result.metrics["ifeval"]
     print(f"scoring {len(responses)} responses (best of {repeats}):")

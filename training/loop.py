@@ -23,7 +23,7 @@ from harness.generation import GenerationStats, cached_generate
 from harness.models import resolve_model
 from harness.paths import cache_dir
 from harness.progress import Reporter, SilentReporter
-from harness.records import environment, now, write_json, write_jsonl
+from harness.records import dumps, environment, now, write_json, write_jsonl
 from harness.suite import make_model_backend, run_eval
 from training.build_data import dpo_pairs, rft_records
 from training.collect import CollectedPrompt, collect
@@ -294,7 +294,15 @@ def run_experiment(cfg: SparRunConfig, reporter: Reporter | None = None) -> list
     pool, origin = load_prompts(cfg.prompts)
     check_eval_data(cfg)
     cfg.out.mkdir(parents=True, exist_ok=True)
-    write_json(cfg.out / "config.json", {"config": to_dict(cfg), "prompts": origin, "written": now()})
+    previous = cfg.out / "config.json"
+    if previous.exists():
+        old = json.loads(previous.read_text()).get("config", {})
+        current = json.loads(dumps(to_dict(cfg)))
+        changed = sorted(k for k, v in current.items() if old.get(k) != v)
+        if changed:
+            reporter.note(f"config changed since this experiment started ({', '.join(changed)}): finished stages "
+                          "are kept as they are; use a new output folder to redo them")
+    write_json(previous, {"config": to_dict(cfg), "prompts": origin, "written": now()})
     actor, refiner = init_stage(cfg, reporter)
     base_actor, base_refiner = actor, refiner
     records = []
