@@ -20,6 +20,24 @@ class GenerationStats:
     def to_dict(self) -> dict:
         return dict(vars(self))
 
+    def __iadd__(self, other: "GenerationStats") -> "GenerationStats":
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+        return self
+
+
+def counting_generate(backend: Backend, cache: GenerationCache, stats: GenerationStats
+                      ) -> Callable[[list[ChatRequest]], list[list[Completion]]]:
+    """A plain `requests -> completions` function over the cache that adds what it did to `stats` (for callers
+    such as tree search that issue many calls)."""
+    def generate(requests: list[ChatRequest]) -> list[list[Completion]]:
+        nonlocal stats
+        comps, step = cached_generate(backend, requests, cache)
+        stats += step
+        return comps
+
+    return generate
+
 
 def cached_generate(backend: Backend, requests: Sequence[ChatRequest], cache: GenerationCache,
                     on_progress: Callable[[int], None] | None = None) -> tuple[list[list[Completion]], GenerationStats]:

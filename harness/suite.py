@@ -20,7 +20,7 @@ from harness.backends import Backend, make_backend
 from harness.cache import GenerationCache
 from harness.config import EvalConfig, to_dict
 from harness.errors import SparError
-from harness.generation import GenerationStats, cached_generate
+from harness.generation import GenerationStats, cached_generate, counting_generate
 from harness.models import resolve_model
 from harness.paths import cache_dir
 from harness.progress import Reporter, SilentReporter
@@ -165,11 +165,7 @@ def _inference_search(requests, responses, models: Models, cfg: EvalConfig, cach
     prompts = [r.messages[-1].content for r in requests]
     stats = GenerationStats()
 
-    def generate(batch):
-        comps, step = cached_generate(models.refiner, batch, cache)
-        for k, v in step.to_dict().items():
-            setattr(stats, k, getattr(stats, k) + v)
-        return comps
+    generate = counting_generate(models.refiner, cache, stats)
 
     with reporter.stage(f"tree search {name}", 1) as advance:
         new, details, counts = refine_answers(prompts, responses, scfg, generate)

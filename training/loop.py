@@ -19,7 +19,7 @@ from typing import Callable
 from harness.cache import GenerationCache
 from harness.config import EvalConfig
 from harness.errors import SparError
-from harness.generation import GenerationStats, cached_generate
+from harness.generation import GenerationStats, cached_generate, counting_generate
 from harness.models import resolve_model
 from harness.paths import cache_dir
 from harness.progress import Reporter, SilentReporter
@@ -140,11 +140,7 @@ class IterationRun:
         driver = run_batched if cfg.search_driver == "batched" else run_sequential
         backend, stats = self.backends.get(self.refiner), GenerationStats()
 
-        def generate(requests):
-            comps, step = cached_generate(backend, requests, self.cache)
-            for k, v in step.to_dict().items():
-                setattr(stats, k, getattr(stats, k) + v)
-            return comps
+        generate = counting_generate(backend, self.cache, stats)
 
         with self.reporter.stage(f"iter {self.t} tree search ({len(roots)} trees)", len(roots)) as advance:
             done = [0]
