@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from harness.data import read_jsonl
 from harness.errors import SparError
 from training.config import from_dict
 from training.trainers import DPOStageConfig, SFTStageConfig, train_dpo, train_sft
@@ -22,8 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-        with open(spec["records"], encoding="utf-8") as f:
-            records = [json.loads(line) for line in f if line.strip()]
+        records = read_jsonl(spec["records"])
         output = Path(spec["output"])
         if spec["kind"] == "dpo":
             train_dpo(spec["model"], spec.get("ref"), records, output,

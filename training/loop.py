@@ -18,6 +18,7 @@ from typing import Callable
 
 from harness.cache import GenerationCache
 from harness.config import EvalConfig
+from harness.data import read_jsonl
 from harness.errors import SparError
 from harness.generation import GenerationStats, cached_generate, counting_generate
 from harness.models import resolve_model
@@ -32,11 +33,6 @@ from training.sources import load_prompts, load_sft_records
 from training.trainers import train_dpo, train_sft
 from training.tree_search import Root, SearchResult, run_batched, run_sequential, search
 
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 class Backends:
@@ -73,13 +69,15 @@ class IterationRun:
         self.state: dict = json.loads(self.state_path.read_text()) if self.state_path.exists() else {"stages": {}}
         self.backends = Backends(cfg)
         self.cache = GenerationCache(Path(cfg.cache) if cfg.cache else cache_dir() / "generations.sqlite")
+        self.gen_stats: dict[str, GenerationStats] = {}  # per stage: generation counts by label
 
     # -- plumbing -------------------------------------------------------------------------------------------------
     def generate(self, spec: str, label: str) -> Callable:
         def call(requests):
             with self.reporter.stage(f"iter {self.t} {label}", len(requests)) as advance:
                 comps, stats = cached_generate(self.backends.get(spec), requests, self.cache, advance)
-            self.gen_stats[label] = {k: self.gen_stats.get(label, {}).get(k, 0) + v for k, v in stats.to_dict().items()}
+            total = self.gen_stats.setdefault(label, GenerationStats())
+            total += stats  # in place: the entry in gen_stats grows
             return comps
         return call
 
@@ -91,11 +89,11 @@ class IterationRun:
                 if done:
                     self.reporter.note(f"iter {self.t}: {stage} already finished, skipped")
                     continue
-                self.gen_stats: dict[str, dict] = {}
+                self.gen_stats: dict[str, GenerationStats] = {}
                 started = time.perf_counter()
                 summary = getattr(self, "stage_" + stage)()
                 if self.gen_stats:
-                    summary["generation_stats"] = self.gen_stats
+                    summary["generation_stats"] = {k: v.to_dict() for k, v in self.gen_stats.items()}
                 summary.update(finished=now(), seconds=round(time.perf_counter() - started, 3))
                 self.state["stages"][stage] = summary
                 write_json(self.state_path, self.state)
@@ -128,19 +126,22 @@ class IterationRun:
         write_jsonl(self.dir / "collected.jsonl", [c.to_dict() for c in collected])
         return asdict(stats)
 
-    def _roots(self) -> list[Root]:
-        collected = [CollectedPrompt.from_dict(d) for d in _read_jsonl(self.dir / "collected.jsonl")]
+    def _collected(self) -> list[CollectedPrompt]:
+        return [CollectedPrompt.from_dict(d) for d in read_jsonl(self.dir / "collected.jsonl")]
+
+    @staticmethod
+    def _roots(collected: list[CollectedPrompt]) -> list[Root]:
         return [Root(f"{c.key}#{i}", c.prompt, c.responses[i].response, c.responses[i].critique or "")
                 for c in collected for i in c.negatives]
 
     def stage_search(self) -> dict:
         cfg = self.cfg
-        roots = self._roots()
+        roots = self._roots(self._collected())
         scfg = replace(cfg.search, seed=cfg.seed * 1000 + self.t)
         driver = run_batched if cfg.search_driver == "batched" else run_sequential
-        backend, stats = self.backends.get(self.refiner), GenerationStats()
+        stats = self.gen_stats.setdefault("tree search", GenerationStats())
 
-        generate = counting_generate(backend, self.cache, stats)
+        generate = counting_generate(self.backends.get(self.refiner), self.cache, stats)
 
         with self.reporter.stage(f"iter {self.t} tree search ({len(roots)} trees)", len(roots)) as advance:
             done = [0]
@@ -150,7 +151,6 @@ class IterationRun:
                 done[0] = finished
 
             results = driver([search(root, scfg) for root in roots], generate, on_step)
-        self.gen_stats["tree search"] = stats.to_dict()
         write_jsonl(self.dir / "searches.jsonl", [r.to_dict() for r in results])
         passed = sum(r.passed for r in results)
         return {"searches": len(results), "passed": passed, "failed": len(results) - passed,
@@ -163,9 +163,9 @@ class IterationRun:
     def stage_data(self) -> dict:
         from datasets import Dataset
 
-        collected = [CollectedPrompt.from_dict(d) for d in _read_jsonl(self.dir / "collected.jsonl")]
-        results = [SearchResult.from_dict(d) for d in _read_jsonl(self.dir / "searches.jsonl")]
-        roots = {r.key: r.response for r in self._roots()}
+        collected = self._collected()
+        results = [SearchResult.from_dict(d) for d in read_jsonl(self.dir / "searches.jsonl")]
+        roots = {r.key: r.response for r in self._roots(collected)}
         pairs = dpo_pairs(results, roots)
         records, counts = rft_records(collected, results, replace(self.cfg.data, seed=self.cfg.seed * 1000 + self.t))
         write_jsonl(self.dir / "data" / "dpo.jsonl", pairs)
@@ -194,7 +194,7 @@ class IterationRun:
         return json.loads((output / "training.json").read_text())
 
     def stage_train_actor(self) -> dict:
-        pairs = _read_jsonl(self.dir / "data" / "dpo.jsonl")
+        pairs = read_jsonl(self.dir / "data" / "dpo.jsonl")
         ref_spec = self.actor if self.cfg.lineage.dpo_reference == "previous" else self.base_actor
         if not pairs:
             self.reporter.note(f"iter {self.t}: no preference pairs; the actor is carried over unchanged")
@@ -206,7 +206,7 @@ class IterationRun:
         return {"checkpoint": str(self.dir / "actor"), "reference": ref_spec, **_brief(summary)}
 
     def stage_train_refiner(self) -> dict:
-        records = _read_jsonl(self.dir / "data" / "rft.jsonl")
+        records = read_jsonl(self.dir / "data" / "rft.jsonl")
         if not records:
             self.reporter.note(f"iter {self.t}: no RFT records; the refiner is carried over unchanged")
             return {"skipped": "no RFT records", "checkpoint": self.refiner}

@@ -123,11 +123,13 @@ class HFBackend:
             ids, mask = enc["input_ids"], enc["attention_mask"]
             if cache_arg is None or ids.shape[1] < 2:
                 return None
-            first: dict[str, int] = {}
+            slot: dict[str, int] = {}  # distinct prompt -> its row in the prefilled cache
+            distinct: list[int] = []  # the batch row that prefills each distinct prompt
             for i, text in enumerate(texts):
-                first.setdefault(text, len(first))
-            distinct = [texts.index(t) for t in first]
-            rows = torch.tensor([first[t] for t in texts for _ in range(n)], device=ids.device)
+                if text not in slot:
+                    slot[text] = len(distinct)
+                    distinct.append(i)
+            rows = torch.tensor([slot[t] for t in texts for _ in range(n)], device=ids.device)
             positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
             cache = DynamicCache(config=self.model.config)
             # the last prompt token is left for generate(), which needs at least one uncached token
