@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluators.ifeval import METRICS, IFEvalEvaluator  # noqa: E402
-from harness.config import EvalConfig  # noqa: E402
+from harness.config import load_eval_config  # noqa: E402
 from harness.suite import run_eval, run_score  # noqa: E402
 
 
@@ -67,7 +67,7 @@ def bench_scoring(data: str, responses_path: str | None, repeats: int) -> None:
         IFEvalEvaluator().score_one(IFEvalEvaluator().load(data, limit=1).items[0], "warm up")  # NLTK, langdetect
         lm_eval_loop(by_prompt, responses[:5])
         t_ours, result = best_of(repeats, lambda: run_score("ifeval", responses_path, os.path.join(tmp, "out"),
-                                                            EvalConfig(data=data)))
+                                                            load_eval_config(data=data)))
         t_theirs, theirs = best_of(repeats, lambda: lm_eval_loop(by_prompt, responses))
     ours = result.metrics["ifeval"]
     print(f"scoring {len(responses)} responses (best of {repeats}):")
@@ -80,12 +80,12 @@ def bench_scoring(data: str, responses_path: str | None, repeats: int) -> None:
 
 def bench_cache(model: str, data: str, limit: int, max_new_tokens: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = dict(model=model, benchmarks="ifeval", data=data, limit=limit, max_new_tokens=max_new_tokens,
-                   cache=os.path.join(tmp, "gen.sqlite"))
+        cfg = {"model.name": model, "benchmarks": "ifeval", "data": data, "limit": limit,
+               "max_new_tokens": max_new_tokens, "cache": os.path.join(tmp, "gen.sqlite")}
         t0 = time.perf_counter()
-        cold = run_eval(EvalConfig(**cfg, output=os.path.join(tmp, "cold")))
+        cold = run_eval(load_eval_config(**cfg, output=os.path.join(tmp, "cold")))
         t1 = time.perf_counter()
-        warm = run_eval(EvalConfig(**cfg, output=os.path.join(tmp, "warm")))
+        warm = run_eval(load_eval_config(**cfg, output=os.path.join(tmp, "warm")))
         t2 = time.perf_counter()
     assert cold.metrics == warm.metrics
     hits = warm.record["benchmarks"]["ifeval"]["generation_stats"]["cache_hits"]

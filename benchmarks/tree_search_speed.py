@@ -24,9 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluators.judging import judge_messages  # noqa: E402
 from harness.cache import GenerationCache  # noqa: E402
-from harness.config import EvalConfig  # noqa: E402
 from harness.generation import cached_generate  # noqa: E402
-from harness.suite import make_model_backend  # noqa: E402
+from harness.spec import ModelSpec  # noqa: E402
 from harness.types import ChatRequest, Message, SamplingParams  # noqa: E402
 from training.sources import load_prompts  # noqa: E402
 from training.tree_search import Root, SearchConfig, run_batched, run_sequential, search  # noqa: E402
@@ -64,7 +63,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     args = ap.parse_args()
 
-    backend = make_model_backend(EvalConfig(batch_size=args.batch_size), args.model, args.backend, args.base_url)
+    backend = ModelSpec(name=args.model, backend=args.backend, base_url=args.base_url,
+                        batch_size=args.batch_size).open()
     prompts, _ = load_prompts("builtin")
     prompts = prompts[: args.roots]
     sampling = SamplingParams(temperature=0.7, top_p=1.0, max_new_tokens=args.max_new_tokens)

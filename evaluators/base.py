@@ -7,7 +7,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from harness.options import options, validate
 from harness.types import ChatRequest, SamplingParams
+
+
+@options
+class NoOptions:
+    """A benchmark without options of its own."""
 
 
 @dataclass
@@ -35,20 +41,34 @@ class GenerationConfig:
 
 class Evaluator(ABC):
     """A benchmark. Flow: load -> requests (answered by the model under test) -> [judge_requests (answered by a
-    judge model) when `needs_judge`] -> score. `options` are benchmark-specific settings from the run config."""
+    judge model) when `needs_judge`] -> score.
+
+    A benchmark owns its options: `Options` is an `harness.options.options` dataclass, filled from YAML
+    (`bench: {name: {key: value}}`) or `--bench name.key=value` and checked before any model loads. `judge` is how
+    judge models are asked (votes, decoding, verdict parser), shared by the run's judged benchmarks."""
 
     name: str = ""
+    Options: type = NoOptions
     #: metric names shown in the CLI summary table, in order
     headline: tuple[str, ...] = ()
     needs_judge: bool = False
     #: whether inference-time tree search may replace the model's answers (actor benchmarks)
     searchable: bool = False
+    #: what `spar score` reads for this benchmark: "responses" (of an actor) or "judgments" (of a judge)
+    scores: str = "responses"
+    #: formats `spar score --format` accepts for this benchmark (the first is the default)
+    formats: tuple[str, ...] = ("jsonl",)
 
-    def __init__(self, options: dict | None = None) -> None:
-        self.options = dict(options or {})
+    def __init__(self, options: Any = None, judge: Any = None) -> None:
+        from evaluators.judging import JudgeConfig
 
-    def judge_requests(self, data: LoadedData, responses: Sequence[str], judge: Any) -> list[ChatRequest]:
-        """Requests for the judge model (one per judged sample); `judge` is an evaluators.judging.JudgeConfig."""
+        if not isinstance(options, self.Options):
+            options = validate(self.Options, dict(options or {}), "--bench", prefix=(self.name,))
+        self.options = options
+        self.judge: JudgeConfig = judge or JudgeConfig()
+
+    def judge_requests(self, data: LoadedData, responses: Sequence[str]) -> list[ChatRequest]:
+        """Requests for the judge model (one per judged sample), asked as `self.judge` says."""
         return []
 
     @abstractmethod
@@ -63,8 +83,21 @@ class Evaluator(ABC):
         """Per-sample records and metrics; `judgments` answers `judge_requests` (n texts each) in order."""
 
     @abstractmethod
-    def match_responses(self, data: LoadedData, path: str) -> tuple[LoadedData, list[str]]:
-        """Pair a responses file made elsewhere with the data; returns the matched items and their responses."""
+    def match_outputs(self, data: LoadedData, path: str, fmt: str | None = None, allow_partial: bool = False,
+                      skip_invalid: bool = False) -> tuple[LoadedData, list]:
+        """Pair a file of outputs made elsewhere (`scores`: responses or judgments) with the data; returns the
+        matched items (their `source` says which file, its coverage of the benchmark and any counted exclusions)
+        and their outputs. `fmt` names the file format (None: detect it); a file covering only part of the
+        benchmark is an error unless `allow_partial`; a bad line is an error naming it unless `skip_invalid`
+        (then it is counted and excluded)."""
+
+    def summary_rows(self, metrics: dict) -> list[tuple[str, Any]]:
+        """(name, value) rows of the CLI summary: the headline metrics (fractions) by default."""
+        return [(k, metrics[k]) for k in self.headline if k in metrics]
+
+    def detail_tables(self, metrics: dict) -> list[tuple[str, list[str], list[list[Any]]]]:
+        """Extra tables the CLI prints after the summary: (title, column names, rows)."""
+        return []
 
     def describe(self) -> dict:
         """Scorer settings that the run record must carry."""

@@ -3,19 +3,36 @@
 Scoring follows the official protocol (YJiangcm/FollowBench code/): rule checks for the example category (template
 match), for every item whose source is rule-scored and for format items 22 and 30 (see followbench_rules.py); an
 LLM judge for the rest, with the official per-category prompt (initial instruction, the instruction after each
-added constraint, the answer) and the official parsing of its final line ('YES'/'NO', or a Python list of
-`level` elements; 'NO', 'PARTIAL', 'MAYBE', 'UNKNOWN', 'N/A' count as not satisfied; anything else is an invalid
-evaluation).
+added constraint, the answer) and the official parsing of its final line (`paring_discriminative_generation` in
+code/gpt4_based_evaluation.py): at level 1 'YES' anywhere in the line, else 'NO' anywhere; at levels 2-5 the
+Python list between the line's first '[' and last ']', with `level` elements each 'YES' or one of 'NO', 'PARTIAL',
+'MAYBE', 'UNKNOWN', 'N/A' (not satisfied). Anything else is an invalid evaluation, where the official code raises
+and returns -1 ("You must manually fix the evaluation"): a wrong length, a nested list or dict element
+(`[['YES'], 'NO']`), no list at all (`{'a': 1}`). The list is read with `ast.literal_eval`, never `eval`, so a
+line that only Python code would turn into a list (`['YES'] + ['NO']`) is invalid here. Substring matching at
+level 1 is official too: `[['YES'], 'NO']` is a YES there.
 
 Metrics per category and level: HSR (all constraints satisfied), SSR (share of satisfied constraints), CSL
-(consecutive levels satisfied from level 1, averaged over example groups), and overall per level the mean over the
-scored categories; `ssr_avg` is the mean of SSR Lv-1..Lv-5 (the SPaR tables' FollowBench "Avg").
+(consecutive levels satisfied from level 1, averaged over example groups: a count of levels 0-5, not a fraction),
+and overall per level the mean over the scored categories; `ssr_avg` is the mean of SSR Lv-1..Lv-5 (the SPaR
+tables' FollowBench "Avg").
 
-Invalid judge outputs are counted and reported (`invalid_judgments`). The official code adds -1 for them and asks
-for a manual fix; here option `invalid_policy` decides: "zero" (default: the item counts as not satisfied) or
-"exclude" (the item leaves the denominator).
+Judge votes (`JudgeConfig.votes` = N > 1): each of the item's `level` constraints is decided by majority over the
+N judgments separately: satisfied when more than half of the VALID judgments say YES for it (a tie is not
+satisfied); a judgment that is invalid for the item takes no part in the vote; when all N are invalid the item's
+judgment is invalid. HSR/SSR then use the voted constraints (hard = all satisfied, soft = share satisfied). With
+N = 1 this is the official single judgment. Samples record every text (`judgments`) and the tally (`votes`).
+
+Invalid judge outputs are counted and reported (`invalid_judgments`, per category and level). The official code
+adds -1 for them and asks for a manual fix; here option `invalid_policy` decides: "zero" (default: the item counts
+as not satisfied, for HSR/SSR and for CSL, where the group stops at that level) or "exclude" (the item leaves the
+HSR/SSR denominators and its example group leaves CSL). Under both, a subset whose judgments are all invalid (a
+category at one level for HSR/SSR, a whole category for CSL) has no score (None, shown as n/a) rather than 0.
+
+`spar score followbench` reads responses as spar's JSONL (`prompt` = the instruction, `response`) or the official
+`api_output` files (code/model_inference.py, model_inference_vllm.py: `api_output/<model>/<category>_constraint.jsonl`,
+one line per instruction with `prompt` (or `prompt_new`) and `choices[0].message.content`), one file or the folder.
 """
-
 from __future__ import annotations
 
 import ast
@@ -23,12 +40,14 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from evaluators.base import Evaluator, GenerationConfig, LoadedData, ScoreResult
 from evaluators.followbench_rules import RULE_FORMAT_IDS, RULE_SOURCES, SOURCE_CHECKS, example_check, format_check
-from harness.data import load_hub_rows, locate, read_json_list, require, sha256_of
+from harness.data import (LineFilter, attach_coverage, check_coverage, coverage, iter_jsonl, load_hub_rows, locate,
+                          read_json_list, require, sha256_of)
 from harness.errors import DataError, SparError
+from harness.options import option, options
 from harness.types import ChatRequest, Message
 
 HUB_ID = "YuxinJiang/FollowBench"
@@ -37,6 +56,16 @@ CATEGORIES = ("content", "situation", "style", "format", "example", "mixed")
 LEVELS = (1, 2, 3, 4, 5)
 NOT_SATISFIED = {"NO", "PARTIAL", "MAYBE", "UNKNOWN", "N/A"}
 INVALID_POLICIES = ("zero", "exclude")
+#: `spar score followbench --format`: spar's JSONL, or the official api_output files (a file or the folder)
+FORMATS = ("jsonl", "api-output")
+FORMAT_HELP = ("jsonl (one object per line: `prompt` = the instruction, `response`), api-output (the official "
+               "api_output/<model>/<category>_constraint.jsonl: `prompt` or `prompt_new`, `choices[0].message.content`;"
+               " a file or the folder)")
+API_OUTPUT_FILE = "{}_constraint.jsonl"
+VOTE_RULE = ("per constraint: satisfied when more than half of the valid judgments say YES (a tie is not "
+             "satisfied); invalid judgments take no part; all invalid -> the item's judgment is invalid")
+#: summary rows whose name ends with this hold a count of levels (0-5), not a fraction
+LEVELS_SUFFIX = " (levels)"
 
 # The constraint phrase in each category's judge prompt (official `<category>_evaluation_prompt`).
 _PHRASE = {"content": "one content constraint",
@@ -94,12 +123,15 @@ def judge_prompt(category: str, chain: Sequence[str], answer: str) -> str:
     return text
 
 
-def parse_judgment(text: str, level: int) -> tuple[int, float] | None:
-    """(hard, soft) from the judge's final line, as the official `paring_discriminative_generation`; None when the
-    evaluation is invalid."""
+def parse_constraints(text: Any, level: int) -> list[bool] | None:
+    """Per-constraint verdicts (True = satisfied) from the judge's final line, read as the official
+    `paring_discriminative_generation` reads it (see the module docstring); None where that code raises, i.e. an
+    invalid evaluation. Never raises."""
+    if not isinstance(text, str):
+        return None
     last = text.strip("`").strip().split("\n")[-1]
     if level == 1:
-        return (1, 1.0) if "YES" in last else (0, 0.0) if "NO" in last else None
+        return [True] if "YES" in last else [False] if "NO" in last else None
     found = re.search(r"\[.*\]", last)
     if not found:
         return None
@@ -109,10 +141,32 @@ def parse_judgment(text: str, level: int) -> tuple[int, float] | None:
         return None
     if not isinstance(values, (list, tuple)) or len(values) != level:
         return None
-    if any(v != "YES" and v not in NOT_SATISFIED for v in values):
+    verdicts = []
+    for value in values:  # official: `i == 'YES'`, elif `i in [...]` (equality), else 'Invalid element'
+        if not isinstance(value, str) or (value != "YES" and value not in NOT_SATISFIED):
+            return None
+        verdicts.append(value == "YES")
+    return verdicts
+
+
+def parse_judgment(text: Any, level: int) -> tuple[int, float] | None:
+    """(hard, soft) from one judgment, as the official `paring_discriminative_generation`; None when invalid."""
+    verdicts = parse_constraints(text, level)
+    if verdicts is None:
         return None
-    yes = sum(v == "YES" for v in values)
-    return int(yes == level), yes / level
+    return int(all(verdicts)), sum(verdicts) / level
+
+
+def vote_constraints(texts: Sequence[Any], level: int) -> tuple[list[bool] | None, dict]:
+    """Majority vote of N judgments per constraint (`VOTE_RULE`): the voted verdicts (None when no judgment is
+    valid) and the tally {"n", "valid", "invalid", "yes": YES count per constraint among the valid ones}."""
+    parsed = [parse_constraints(t, level) for t in texts]
+    valid = [p for p in parsed if p is not None]
+    yes = [sum(p[i] for p in valid) for i in range(level)]
+    tally = {"n": len(parsed), "valid": len(valid), "invalid": len(parsed) - len(valid), "yes": yes}
+    if not valid:
+        return None, tally
+    return [2 * y > len(valid) for y in yes], tally
 
 
 def _rows_to_items(rows: list[dict], category: str, where: Any) -> list[FBItem]:
@@ -138,21 +192,34 @@ def _rows_to_items(rows: list[dict], category: str, where: Any) -> list[FBItem]:
     return items
 
 
+@options
+class FollowBenchOptions:
+    categories: str = option("", "comma-separated categories to score (default: all six: "
+                                 + ", ".join(CATEGORIES) + ")")
+    invalid_policy: Literal["zero", "exclude"] = option(
+        "zero", "invalid judge outputs: zero (count as not satisfied) or exclude (drop from the denominators of "
+                "HSR, SSR and CSL)")
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.selected if c not in CATEGORIES]
+        if unknown:
+            raise SparError(f"followbench.categories {unknown}: choose from {', '.join(CATEGORIES)}")
+
+    @property
+    def selected(self) -> list[str]:
+        return [c.strip() for c in (self.categories or ",".join(CATEGORIES)).split(",") if c.strip()]
+
+
 class FollowBenchEvaluator(Evaluator):
     name = "followbench"
+    Options = FollowBenchOptions
     searchable = True
     headline = tuple(f"ssr_lv{k}" for k in LEVELS) + ("ssr_avg", "hsr_avg")  # CSL (a count) is in metrics.json
 
-    def __init__(self, options: dict | None = None) -> None:
-        super().__init__(options)
-        cats = self.options.get("categories") or ",".join(CATEGORIES)
-        self.categories = [c.strip() for c in cats.split(",") if c.strip()]
-        unknown = [c for c in self.categories if c not in CATEGORIES]
-        if unknown:
-            raise SparError(f"followbench categories {unknown}: choose from {', '.join(CATEGORIES)}")
-        self.invalid_policy = self.options.get("invalid_policy", "zero")
-        if self.invalid_policy not in INVALID_POLICIES:
-            raise SparError(f"followbench invalid_policy {self.invalid_policy!r}: choose from {INVALID_POLICIES}")
+    def __init__(self, options=None, judge=None) -> None:
+        super().__init__(options, judge)
+        self.categories = self.options.selected
+        self.invalid_policy = self.options.invalid_policy
 
     @property
     def needs_judge(self) -> bool:  # type: ignore[override]
@@ -192,11 +259,12 @@ class FollowBenchEvaluator(Evaluator):
         return [ChatRequest(system + (Message("user", it.instruction),), config.sampling, seed=config.seed)
                 for it in data.items]
 
-    def judge_requests(self, data: LoadedData, responses: Sequence[str], judge: Any) -> list[ChatRequest]:
-        return [judge.request((Message("user", judge_prompt(it.category, it.chain, r)),))
+    def judge_requests(self, data: LoadedData, responses: Sequence[str]) -> list[ChatRequest]:
+        return [self.judge.request((Message("user", judge_prompt(it.category, it.chain, r)),))
                 for it, r in zip(data.items, responses) if it.method == "llm"]
 
-    def match_responses(self, data: LoadedData, path: str) -> tuple[LoadedData, list[str]]:
+    def match_outputs(self, data: LoadedData, path: str, fmt: str | None = None, allow_partial: bool = False,
+                      skip_invalid: bool = False) -> tuple[LoadedData, list[str]]:
         from harness.data import read_jsonl
 
         by_instruction = {it.instruction: it for it in data.items}

@@ -28,7 +28,8 @@ from typing import Any, Sequence
 
 from evaluators.base import Evaluator, GenerationConfig, LoadedData, ScoreResult
 from harness.backends.base import derive_seed
-from harness.data import load_hub_rows, locate, read_jsonl, require, sha256_of
+from harness.data import (LineFilter, attach_coverage, check_coverage, coverage, iter_jsonl, load_hub_rows, locate,
+                          read_jsonl, require, sha256_of)
 from harness.errors import DataError, SparError
 from harness.types import ChatRequest, Message
 
@@ -37,6 +38,10 @@ LOCAL_FILE = "ifeval/input_data.jsonl"
 QUICKSTART_FILE = Path(__file__).parent / "data" / "ifeval_quickstart.jsonl"
 LANGDETECT_SEED = 0
 METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc")
+#: `spar score ifeval --format`: spar's own JSONL, or lm-eval's `--log_samples` file for the ifeval task
+FORMATS = ("jsonl", "lm-eval")
+FORMAT_HELP = ("jsonl (one object per line: `key` or `prompt`, and `response`), lm-eval (lm-eval --log_samples "
+               "output samples_ifeval_*.jsonl: `doc` and `filtered_resps`/`resps`)")
 
 
 @dataclass(frozen=True)
@@ -98,9 +103,10 @@ class IFEvalEvaluator(Evaluator):
     name = "ifeval"
     searchable = True
     headline = METRICS + ("average",)
+    formats = FORMATS
 
-    def __init__(self, options: dict | None = None) -> None:
-        super().__init__(options)
+    def __init__(self, options=None, judge=None) -> None:
+        super().__init__(options, judge)
         self._registry_cache: dict | None = None
 
     @property
@@ -130,44 +136,89 @@ class IFEvalEvaluator(Evaluator):
         else:
             rows, provenance = load_hub_rows(source)
         items = parse_items(rows, path if "path" in provenance else source, self.registry)
+        left_out = items[limit:] if limit is not None else []
         if limit is not None:
             items = items[:limit]
         provenance.update(num_items=len(items), limit=limit)
-        return LoadedData(items, provenance)
+        data = LoadedData(items, provenance)
+        # what `--limit` left out: `match_outputs` ignores answers to these instead of calling them unknown
+        data.left_out = frozenset([it.key for it in left_out] + [it.prompt for it in left_out])  # type: ignore[attr-defined]
+        return data
 
     def requests(self, data: LoadedData, config: GenerationConfig) -> list[ChatRequest]:
         system = (Message("system", config.system_prompt),) if config.system_prompt else ()
         return [ChatRequest(system + (Message("user", it.prompt),), config.sampling, seed=config.seed)
                 for it in data.items]
 
-    def match_responses(self, data: LoadedData, path: str) -> tuple[LoadedData, list[str]]:
+    def match_outputs(self, data: LoadedData, path: str, fmt: str | None = None, allow_partial: bool = False,
+                      skip_invalid: bool = False) -> tuple[LoadedData, list[str]]:
+        """Responses made elsewhere, paired with the prompts by `key` (else by `prompt` text); see `FORMATS`.
+
+        A line for a prompt that `--limit` left out is ignored (counted in coverage.outside_selection); any other
+        bad line (malformed, wrong field type, unknown key/prompt, a prompt answered twice, a key whose prompt
+        differs) is an error naming file:line and field, or with `skip_invalid` counted by reason in
+        `source["excluded"]` and left out (the first answer of a prompt is kept)."""
+        file, fmt = _outputs_file(Path(path), fmt)
+        filt = LineFilter(skip_invalid)
+        errors: list[DataError] | None = [] if skip_invalid else None
+        rows = iter_jsonl(file, errors)
+        filt.take(errors or ())
+        if fmt is None:
+            fmt = detect_format(file, rows)
         by_key = {it.key: it for it in data.items}
         by_prompt = {it.prompt: it for it in data.items}
-        matched: list[IFEvalItem] = []
-        responses: list[str] = []
-        seen: dict[int, int] = {}
-        for lineno, row in enumerate(read_jsonl(path), 1):
-            response = require(row, "response", str, path, lineno)
-            if "key" in row and row["key"] is not None:
-                item = by_key.get(row["key"])
+        left_out = getattr(data, "left_out", frozenset())
+        found: dict[int, tuple[int, str]] = {}  # item key -> (line, response)
+        outside = 0
+        for line, row in rows:
+            try:
+                key, prompt, response, key_field, prompt_field = _read_row(row, fmt, file, line)
+            except DataError as err:
+                filt.bad("bad_field", err)
+                continue
+            if key is not None:
+                item = by_key.get(key)
                 if item is None:
-                    raise DataError(path, f"key {row['key']!r} is not in the IFEval data", lineno, "key")
+                    if key in left_out:
+                        outside += 1
+                    else:
+                        filt.bad("unknown_item", DataError(file, f"key {key} is not in the IFEval data", line,
+                                                           key_field))
+                    continue
+                if prompt is not None and prompt != item.prompt:
+                    filt.bad("mismatch", DataError(file, f"differs from the IFEval prompt of key {key}: "
+                                                         f"{prompt[:60]!r}", line, prompt_field))
+                    continue
             else:
-                prompt = require(row, "prompt", str, path, lineno)
                 item = by_prompt.get(prompt)
                 if item is None:
-                    raise DataError(path, f"prompt not found in the IFEval data: {prompt[:60]!r}", lineno, "prompt")
-            if item.key in seen:
-                raise DataError(path, f"a second response for key {item.key} (first at line {seen[item.key]})",
-                                lineno, "prompt")
-            seen[item.key] = lineno
-            matched.append(item)
-            responses.append(response)
-        if not matched:
-            raise SparError(f"{path}: no responses in the file")
-        source = dict(data.source, responses={"path": str(Path(path).resolve()), "sha256": sha256_of(path)},
-                      num_items=len(matched))
-        return LoadedData(matched, source), responses
+                    if prompt in left_out:
+                        outside += 1
+                    else:
+                        filt.bad("unknown_item", DataError(file, f"prompt not found in the IFEval data: "
+                                                                 f"{prompt[:60]!r}", line, prompt_field))
+                    continue
+            if item.key in found:
+                filt.bad("duplicate", DataError(file, f"a second response for key {item.key} (first at line "
+                                                      f"{found[item.key][0]})", line,
+                                                key_field if key is not None else prompt_field))
+                continue
+            found[item.key] = (line, response)
+        matched = [it for it in data.items if it.key in found]  # the data's order
+        per_type: dict[str, dict[str, int]] = {}
+        for it in data.items:
+            for inst in it.instruction_id_list:
+                row = per_type.setdefault(inst, {"scored": 0, "total": 0})
+                row["total"] += 1
+                row["scored"] += it.key in found
+        cov = coverage(len(matched), len(data.items), dict(sorted(per_type.items())), outside)
+        missing = next((it.key for it in data.items if it.key not in found), None)
+        check_coverage(file, cov, "IFEval prompts", allow_partial, None if missing is None else f"key {missing}")
+        source = dict(data.source, responses={"path": str(file.resolve()), "sha256": sha256_of(file), "format": fmt},
+                      num_items=len(matched), coverage=cov)
+        if skip_invalid:
+            source.update(excluded=dict(filt.counts), excluded_examples=dict(filt.first))
+        return LoadedData(matched, source), [found[it.key][1] for it in matched]
 
     # -- scoring ------------------------------------------------------------------------------------------------
     def _build(self, item: IFEvalItem, index: int):
@@ -218,7 +269,77 @@ class IFEvalEvaluator(Evaluator):
         if len(responses) != len(data.items):
             raise SparError(f"ifeval: {len(responses)} responses for {len(data.items)} prompts")
         samples = [self.score_one(it, r if isinstance(r, str) else "") for it, r in zip(data.items, responses)]
-        return ScoreResult(samples, compute_metrics(samples))
+        return ScoreResult(samples, attach_coverage(compute_metrics(samples), data.source))
+
+    def detail_tables(self, metrics: dict) -> list[tuple[str, list[str], list[list[Any]]]]:
+        """Instruction-level accuracy per instruction group (the part of the id before ':', e.g. `keywords`); the
+        25 single types are in metrics.json (`per_instruction_type`)."""
+        groups: dict[str, list[float]] = {}
+        for inst, row in metrics.get("per_instruction_type", {}).items():
+            acc = groups.setdefault(inst.split(":")[0], [0, 0.0, 0.0])
+            acc[0] += row["count"]
+            acc[1] += row["strict_acc"] * row["count"]
+            acc[2] += row["loose_acc"] * row["count"]
+        rows = [[name, int(n), strict / n, loose / n] for name, (n, strict, loose) in sorted(groups.items())]
+        return [("IFEval by instruction group", ["group", "instructions", "inst_strict_acc", "inst_loose_acc"],
+                 rows)] if rows else []
+
+
+
+def detect_format(path: Path, rows: list[tuple[int, dict]]) -> str:
+    """The outputs format from the file's first object: lm-eval's samples have `doc` and `resps`/`filtered_resps`;
+    spar's JSONL has `response`."""
+    if not rows:
+        raise SparError(f"{path}: no responses in the file")
+    line, row = rows[0]
+    if "doc" in row and ("filtered_resps" in row or "resps" in row):
+        return "lm-eval"
+    if "response" in row:
+        return "jsonl"
+    fields = ", ".join(sorted(row)[:8]) or "none"
+    raise SparError(f"{path}:{line}: not an IFEval outputs format (fields: {fields}); --format accepts: "
+                    f"{FORMAT_HELP}")
+
+
+def _outputs_file(path: Path, fmt: str | None) -> tuple[Path, str | None]:
+    if fmt is not None and fmt not in FORMATS:
+        raise SparError(f"--format {fmt!r}: ifeval accepts {', '.join(FORMATS)}")
+    if not path.is_dir():
+        if not path.exists():
+            raise SparError(f"{path}: no such file")
+        return path, fmt
+    if fmt == "jsonl":
+        raise SparError(f"{path}: a folder; --format jsonl reads one file")
+    # lm-eval --output_path DIR --log_samples writes DIR/<model>/samples_ifeval_<date>.jsonl
+    found = sorted(path.rglob("samples_ifeval_*.jsonl"))
+    if len(found) != 1:
+        what = "no samples_ifeval_*.jsonl" if not found else f"{len(found)} samples_ifeval_*.jsonl files"
+        raise SparError(f"{path}: a folder with {what} (lm-eval --log_samples output); give the file")
+    return found[0], "lm-eval"
+
+
+def _read_row(row: dict, fmt: str, path: Path, line: int) -> tuple[int | None, str | None, str, str, str]:
+    """(key or None, prompt or None, response, key field name, prompt field name) of one outputs line."""
+    if fmt == "lm-eval":
+        doc = require(row, "doc", dict, path, line)
+        key = require(doc, "key", int, path, line, "doc.key")
+        prompt = require(doc, "prompt", str, path, line, "doc.prompt") if "prompt" in doc else None
+        # lm-eval scores filtered_resps[0] (process_results(doc, [req.filtered_resps[filter] ...])[0]); `resps`
+        # (a list of lists: the raw generations per request) is the fallback for files without it
+        if "filtered_resps" in row:
+            resps = require(row, "filtered_resps", list, path, line)
+            if not resps:
+                raise DataError(path, "empty list", line, "filtered_resps")
+            response = require({"r": resps[0]}, "r", str, path, line, "filtered_resps[0]")
+        else:
+            resps = require(row, "resps", list, path, line)
+            first = require({"r": resps[0]} if resps else {}, "r", list, path, line, "resps[0]")
+            response = require({"r": first[0]} if first else {}, "r", str, path, line, "resps[0][0]")
+        return key, prompt, response, "doc.key", "doc.prompt"
+    response = require(row, "response", str, path, line)
+    key = require(row, "key", int, path, line) if row.get("key") is not None else None
+    prompt = require(row, "prompt", str, path, line) if key is None or row.get("prompt") is not None else None
+    return key, prompt, response, "key", "prompt"
 
 
 def _restore_official_letter(inst_id: str, instruction: Any, kwargs: dict) -> None:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from evaluators.base import Evaluator, GenerationConfig, LoadedData, ScoreResult
 from evaluators.judging import JudgeConfig, get_parser, judge_messages, majority_vote
 from harness.data import load_hub_rows, locate, read_json_list, read_jsonl, require, sha256_of
 from harness.errors import DataError, SparError
+from harness.options import option, options
 from harness.types import ChatRequest, Message, SamplingParams
 
 HUB_ID = "princeton-nlp/LLMBar"
@@ -70,17 +71,23 @@ def f1(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
+@options
+class LLMBarOptions:
+    protocol: Literal["pointwise", "pairwise"] = option(
+        "pointwise", "pointwise (SPaR's Yes/No judge prompt per output) or pairwise (official LLMBar Vanilla "
+                     "prompt, both presentation orders)")
+
+
 class LLMBarEvaluator(Evaluator):
     name = "llmbar"
+    Options = LLMBarOptions
+    scores = "judgments"
     headline = ("natural_acc", "adversarial_acc", "overall_acc", "natural_f1", "adversarial_f1", "overall_f1",
                 "positional_agreement")
 
-    def __init__(self, options: dict | None = None) -> None:
-        super().__init__(options)
-        self.protocol = self.options.get("protocol", "pointwise")
-        if self.protocol not in PROTOCOLS:
-            raise SparError(f"llmbar protocol {self.protocol!r}: choose from {', '.join(PROTOCOLS)}")
-        self.judge: JudgeConfig = self.options.get("judge") or JudgeConfig()
+    def __init__(self, options=None, judge=None) -> None:
+        super().__init__(options, judge)
+        self.protocol = self.options.protocol
         self.parser = get_parser(self.judge.parser)
 
     def describe(self) -> dict:
@@ -138,10 +145,8 @@ class LLMBarEvaluator(Evaluator):
 
     completions_per_request = True  # the suite passes all n completions (votes) of each request
 
-    def match_responses(self, data: LoadedData, path: str) -> tuple[LoadedData, list[str]]:
-        raise SparError("llmbar scores judgments: use `spar score llmbar --judgments FILE`")
-
-    def match_judgments(self, data: LoadedData, path: str) -> tuple[LoadedData, list[list[str]]]:
+    def match_outputs(self, data: LoadedData, path: str, fmt: str | None = None, allow_partial: bool = False,
+                      skip_invalid: bool = False) -> tuple[LoadedData, list[list[str]]]:
         """A judgments file made elsewhere: one line per judged request with `subset`, `index` (0-based within the
         subset), `output` (1/2, pointwise) or `order` ("original"/"swapped", pairwise), and `judgment` (text) or
         `judgments` (list of texts, votes)."""

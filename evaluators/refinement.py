@@ -17,21 +17,28 @@ from evaluators.judging import JudgeConfig, get_parser, judge_messages, majority
     refine_messages
 from harness.data import load_hub_rows, read_jsonl, require, sha256_of
 from harness.errors import DataError, SparError
+from harness.options import option, options
 from harness.types import ChatRequest
 
 BUILTIN = Path(__file__).parent / "data" / "refinement_builtin.jsonl"
 
 
+@options
+class RefinementOptions:
+    require_end_marker: bool = option(False, "accept a refinement only when it has both [[start]] and [[end]] "
+                                             "(the official code accepts a missing [[end]])")
+
+
 class RefinementEvaluator(Evaluator):
     name = "refinement"
+    Options = RefinementOptions
     headline = ("accuracy",)
     needs_judge = True
 
-    def __init__(self, options: dict | None = None) -> None:
-        super().__init__(options)
-        self.judge: JudgeConfig = self.options.get("judge") or JudgeConfig()
+    def __init__(self, options=None, judge=None) -> None:
+        super().__init__(options, judge)
         self.parser = get_parser(self.judge.parser)
-        self.require_end = bool(self.options.get("require_end_marker", False))
+        self.require_end = self.options.require_end_marker
 
     def describe(self) -> dict:
         return {"prompt": "SPaR 3-turn refine chat (search-time variant)", "judge": self.judge.describe(),
@@ -62,7 +69,7 @@ class RefinementEvaluator(Evaluator):
         return [ChatRequest(refine_messages(it["prompt"], it["response"], it["critique"]), config.sampling,
                             seed=config.seed) for it in data.items]
 
-    def judge_requests(self, data: LoadedData, responses: Sequence[str], judge: Any) -> list[ChatRequest]:
+    def judge_requests(self, data: LoadedData, responses: Sequence[str]) -> list[ChatRequest]:
         out = []
         for it, text in zip(data.items, responses):
             refined = parse_refinement(text, self.require_end)
@@ -70,7 +77,8 @@ class RefinementEvaluator(Evaluator):
                 out.append(self.judge.request(judge_messages(it["prompt"], refined)))
         return out
 
-    def match_responses(self, data: LoadedData, path: str) -> tuple[LoadedData, list[str]]:
+    def match_outputs(self, data: LoadedData, path: str, fmt: str | None = None, allow_partial: bool = False,
+                      skip_invalid: bool = False) -> tuple[LoadedData, list[str]]:
         by_prompt = {it["prompt"]: it for it in data.items}
         items, texts = [], []
         for line, row in enumerate(read_jsonl(path), 1):

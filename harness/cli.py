@@ -1,61 +1,129 @@
-"""The `spar` command line."""
+"""The `spar` command line (front layer): parse flags and configs, run, print tables.
+
+Every user mistake ends as one line `spar: error: ...` and exit code 2; Ctrl-C or SIGTERM as exit code 130 with
+the run record marked "interrupted".
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
-from dataclasses import fields
-
-from harness.config import EvalConfig, add_arguments, build_config
 from harness.errors import SparError
 
 QUICKSTART_MAX_NEW_TOKENS = 256
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one `spar: error:` line (exit 2) like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise SparError(f"{self.prog}: {message}")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spar", description="SPaR evaluation harness")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from evaluators import REGISTRY
+    from harness.config import add_flags
+
+    parser = _Parser(prog="spar", description="SPaR evaluation harness")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     ev = sub.add_parser("eval", help="generate with a model and score benchmarks")
     ev.add_argument("--config", help="YAML file of eval options (flags override it)")
-    add_arguments(ev, EvalConfig)
+    add_flags(ev)
 
-    sc = sub.add_parser("score", help="score outputs produced elsewhere (responses; LLMBar: judgments)")
-    sc.add_argument("benchmark", help="benchmark name: ifeval, followbench, llmbar, refinement")
-    sc.add_argument("--responses", help="JSONL with `prompt` (or `key`) and `response` per line")
-    sc.add_argument("--judgments", help="llmbar: JSONL with `subset`, `index`, `output` (pointwise) or `order` "
-                                        "(pairwise), and `judgment` or `judgments` per line")
-    sc.add_argument("--output", required=True, help="folder for record.json, metrics.json, samples.jsonl")
+    sc = sub.add_parser("score", help="score outputs produced elsewhere (an actor's responses or a judge's "
+                                      "judgments, as the benchmark says)")
+    sc.add_argument("benchmark", help=f"benchmark name: {', '.join(REGISTRY)}")
+    sc.add_argument("--outputs", help="the file (or folder) of outputs to score")
+    sc.add_argument("--responses", help="an actor's responses: JSONL with `prompt` (or `key`) and `response` per "
+                                        "line, or a format named by --format")
+    sc.add_argument("--judgments", help="a judge's judgments (llmbar): JSONL with `subset`, `index`, `output` or "
+                                        "`order`, and `judgment`/`judgments`/`verdict`, or --format")
+    sc.add_argument("--format", dest="fmt", default=None,
+                    help="the outputs' format (default: detected); `spar benchmarks` lists each benchmark's formats")
+    sc.add_argument("--allow-partial", action="store_true",
+                    help="score a file that covers only part of the benchmark (the headline then says partial)")
+    sc.add_argument("--skip-invalid", action="store_true",
+                    help="count and exclude bad lines instead of stopping at the first one")
     sc.add_argument("--config", help="YAML file of options (flags override it)")
-    add_arguments(sc, EvalConfig, skip=("output", "benchmarks", "limit"))
+    add_flags(sc, skip=("benchmarks", "limit", "tree-search", "tree-search-votes", "tree-search-budget",
+                        "tree-search-max-new-tokens", "tree-search-parser", "refiner"))
 
     qs = sub.add_parser("quickstart", help="offline demo: the embedded SmolLM2 on a built-in IFEval-format set")
     qs.add_argument("--output", default="", help="run folder (default results/runs/<time>-quickstart)")
-    qs.add_argument("--data", default="quickstart", help="'quickstart' (built-in 26 prompts), or a real IFEval "
-                                                         "file/folder/hub id")
-    qs.add_argument("--limit", type=int, default=None, help="score only the first N prompts")
-    qs.add_argument("--max-new-tokens", type=int, default=QUICKSTART_MAX_NEW_TOKENS, help="generation budget")
+    qs.add_argument("--data", default="", help="'quickstart' (built-in 26 prompts, the default), or a real "
+                                               "IFEval file/folder/hub id")
+    qs.add_argument("--limit", default=None, help="score only the first N prompts")
+    qs.add_argument("--max-new-tokens", default=str(QUICKSTART_MAX_NEW_TOKENS), help="generation budget")
+
     rn = sub.add_parser("run", help="SPaR self-play iterations from a YAML experiment config (resumable)")
     rn.add_argument("config", help="experiment YAML (see configs/)")
     rn.add_argument("--output", default="", help="experiment folder (default: output_dir, else results/<experiment>)")
-    rn.add_argument("--iterations", type=int, default=None, help="override the number of iterations")
+    rn.add_argument("--iterations", default=None, help="override the number of iterations")
     rn.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config value, e.g. --set search.algorithm=dfs (repeatable)")
+
+    bm = sub.add_parser("benchmarks", help="list the registered benchmarks with their options and formats")
+    bm.add_argument("name", nargs="?", help="one benchmark")
+
     pr = sub.add_parser("prompts", help="build self-play prompts")
-    prs = pr.add_subparsers(dest="prompts_command", required=True)
+    prs = pr.add_subparsers(dest="prompts_command", required=True, parser_class=_Parser)
     ev_p = prs.add_parser("evolve", help="taxonomy evolution of seed prompts (SPaR's prompt construction)")
     ev_p.add_argument("--seeds", required=True, help="seed prompts: JSON/JSONL rows with `prompt` (or a hub id)")
     ev_p.add_argument("--output", required=True, help="JSONL of evolved prompts (usable as `prompts:` in a config)")
-    ev_p.add_argument("--limit", type=int, default=None, help="evolve only the first N seeds")
-    ev_p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (official: 0.7)")
-    ev_p.add_argument("--max-new-tokens", type=int, default=1024, help="generation budget")
-    add_arguments(ev_p, EvalConfig, skip=("output", "benchmarks", "limit", "data", "temperature", "max_new_tokens",
-                                          "system_prompt") + tuple(f.name for f in fields(EvalConfig)
-                                                                   if f.name.startswith(("judge", "llmbar",
-                                                                                         "followbench"))))
+    ev_p.add_argument("--limit", default=None, help="evolve only the first N seeds")
+    ev_p.add_argument("--temperature", default="0.7", help="sampling temperature (official: 0.7)")
+    ev_p.add_argument("--max-new-tokens", default="1024", help="generation budget")
+    add_flags(ev_p, skip=("benchmarks", "limit", "data", "output", "temperature", "max-new-tokens", "top-p",
+                          "system-prompt", "judge", "judge-backend", "judge-base-url", "judge-api-key-env",
+                          "refiner", "judge-votes", "judge-temperature", "judge-max-new-tokens", "judge-parser",
+                          "tree-search", "tree-search-votes", "tree-search-budget", "tree-search-max-new-tokens",
+                          "tree-search-parser"))
+    _register_extra(sub)
     return parser
+
+
+_EXTRA: dict[str, Any] = {}
+
+
+def _register_extra(sub) -> None:
+    """Reporting commands (tables, compare, regress, view) register themselves when their module is present."""
+    try:
+        from harness import report_cli
+    except ImportError:
+        return
+    _EXTRA.update(report_cli.register(sub))
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {k[len("flag:"):]: v for k, v in vars(args).items() if k.startswith("flag:") and v is not None}
+
+
+def _int(value: str | None, flag: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise SparError(f"{flag}: expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise SparError(f"{flag} must be at least 1, got {number}")
+    return number
+
+
+def _float(value: str, flag: str, low: float = 0.0) -> float:
+    import math
+
+    try:
+        number = float(value)
+    except ValueError:
+        raise SparError(f"{flag}: expected a number, got {value!r}") from None
+    if not math.isfinite(number) or number < low:
+        raise SparError(f"{flag} must be a finite number >= {low}, got {value}")
+    return number
 
 
 def iteration_table(rows: list[dict], title: str):
@@ -79,91 +147,173 @@ def _cell(col: str, value) -> str:
     return str(value)
 
 
-def summary_table(metrics: dict[str, dict], title: str):
+def _value(name: str, value: Any) -> str:
+    """A metric for the terminal: fractions in %, counts and levels as numbers, missing as n/a."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float) and not name.endswith("(levels)"):
+        return f"{100 * value:.2f}"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def print_results(console, metrics: dict[str, dict], title: str) -> None:
+    """The summary (each benchmark's headline rows) and each benchmark's detail tables."""
     from rich.table import Table
 
     from evaluators import get_evaluator
 
     table = Table(title=title)
-    table.add_column("benchmark")
-    table.add_column("metric")
-    table.add_column("value (%)", justify="right")
+    for col, justify in (("benchmark", "left"), ("metric", "left"), ("value (%)", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    details = []
+    notes = []
     for bench, values in metrics.items():
-        for i, name in enumerate(get_evaluator(bench).headline):
-            if name in values:
-                value = values[name]
-                table.add_row(bench if i == 0 else "", name, "n/a" if value is None else f"{100 * value:.2f}")
-    table.caption = "; ".join(f"{bench}: " + ", ".join(f"{k}={v}" for k, v in values.get("counts", {}).items())
-                              for bench, values in metrics.items() if values.get("counts"))
-    return table
+        ev = get_evaluator(bench)
+        rows = ev.summary_rows(values)
+        label = bench + (" (partial)" if values.get("partial") else "")
+        for i, (name, value) in enumerate(rows):
+            table.add_row(label if i == 0 else "", name, _value(name, value))
+        details += ev.detail_tables(values)
+        if values.get("counts"):
+            notes.append(f"{bench}: " + ", ".join(f"{k}={v}" for k, v in values["counts"].items()))
+        coverage = values.get("coverage")
+        if isinstance(coverage, dict) and coverage.get("partial"):
+            notes.append(f"{bench}: PARTIAL file, {coverage.get('scored')} of {coverage.get('total')} items scored")
+    table.caption = "; ".join(notes)
+    console.print(table)
+    for detail_title, columns, rows in details:
+        detail = Table(title=detail_title)
+        for col in columns:
+            detail.add_column(str(col), justify="left" if col == columns[0] else "right")
+        for row in rows:
+            detail.add_row(*(_value(str(columns[i]), v) if not isinstance(v, str) else v
+                             for i, v in enumerate(row)))
+        console.print(detail)
+
+
+def _benchmarks(console, name: str | None) -> None:
+    import dataclasses
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from evaluators import REGISTRY, evaluator_class
+    from harness.options import help_of
+
+    for bench in [name] if name else list(REGISTRY):
+        cls = evaluator_class(bench)
+        table = Table(title=f"{bench}: scores {cls.scores}; --format {', '.join(f or 'auto' for f in cls.formats)}")
+        for col in ("option (--bench NAME.KEY=VALUE)", "default", "help"):
+            table.add_column(col)
+        for f in dataclasses.fields(cls.Options):
+            table.add_row(f"{bench}.{f.name}", escape(repr(getattr(cls.Options(), f.name))),
+                          escape(help_of(cls.Options, f.name)))
+        console.print(table)
+
+
+def _run(args: argparse.Namespace, console) -> int:
+    from harness import suite
+    from harness.config import load_eval_config
+    from harness.progress import RichReporter
+
+    reporter = RichReporter()
+    if args.command == "eval":
+        cfg = load_eval_config(args.config, _flags(args), args.overrides, args.bench_overrides)
+        result = suite.run_eval(cfg, reporter)
+        title = f"{cfg.model.name} ({cfg.model.backend})"
+    elif args.command == "quickstart":
+        from evaluators import QUICKSTART
+        from harness.models import EMBEDDED_NAME
+
+        values = {"model.name": EMBEDDED_NAME, "benchmarks": QUICKSTART["benchmark"],
+                  "data": args.data or QUICKSTART["data"],
+                  "max_new_tokens": _int(args.max_new_tokens, "--max-new-tokens"),
+                  "output": args.output or str(suite.default_output("quickstart"))}
+        if args.limit is not None:
+            values["limit"] = _int(args.limit, "--limit")
+        cfg = load_eval_config(**values)
+        reporter.note(f"quickstart: {EMBEDDED_NAME} on {QUICKSTART['benchmark']}-format prompts "
+                      f"({cfg.data}), offline on CPU")
+        result = suite.run_eval(cfg, reporter)
+        title = f"{EMBEDDED_NAME} (hf)"
+    elif args.command == "score":
+        given = [(flag, v) for flag, v in (("--outputs", args.outputs), ("--responses", args.responses),
+                                           ("--judgments", args.judgments)) if v]
+        if len(given) != 1:
+            from evaluators import evaluator_class
+
+            what = "--judgments" if evaluator_class(args.benchmark).scores == "judgments" else "--responses"
+            raise SparError(f"spar score {args.benchmark} needs one file: {what} FILE (or --outputs FILE)"
+                            if not given else f"give one of {', '.join(f for f, _ in given)}, not several")
+        cfg = load_eval_config(args.config, _flags(args), args.overrides, args.bench_overrides)
+        if not cfg.output:
+            raise SparError("spar score needs --output FOLDER")
+        result = suite.run_score(args.benchmark, given[0][1], cfg.output, cfg, reporter, args.fmt,
+                                 args.allow_partial, args.skip_invalid)
+        title = f"scored {given[0][1]}"
+    elif args.command == "run":
+        return _run_experiment(args, console, reporter)
+    elif args.command == "benchmarks":
+        _benchmarks(console, args.name)
+        return 0
+    elif args.command == "prompts":
+        cfg = load_eval_config(None, _flags(args), args.overrides)
+        counts = suite.run_evolve(cfg, args.seeds, args.output, _int(args.limit, "--limit"),
+                                  _float(args.temperature, "--temperature"),
+                                  _int(args.max_new_tokens, "--max-new-tokens"), reporter)
+        console.print(f"evolved prompts: {counts} -> {args.output}")
+        return 0
+    else:
+        return _EXTRA[args.command](args, console)
+    print_results(console, result.metrics, title)
+    console.print(f"run folder: {result.output}")
+    return 0
+
+
+def _run_experiment(args: argparse.Namespace, console, reporter) -> int:
+    from harness import suite
+    from training.config import load_run_config
+    from training.loop import run_experiment, summary_row
+
+    overrides = list(args.overrides)
+    if args.output:
+        overrides.append(f"output_dir={args.output}")
+    if args.iterations is not None:
+        overrides.append(f"iterations={_int(args.iterations, '--iterations')}")
+    run_cfg = load_run_config(args.config, overrides)
+    records = run_experiment(run_cfg, reporter, evaluate=suite.checkpoint_evaluator(run_cfg, reporter))
+    console.print(iteration_table([summary_row(r) for r in records if r["status"] == "finished"],
+                                  f"{run_cfg.experiment}: per-iteration summary (scores in %)"))
+    console.print(f"experiment folder: {run_cfg.out}")
+    return 0
+
+
+def _sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pydantic import ValidationError
     from rich.console import Console
 
-    from harness.progress import RichReporter
+    from harness.options import validation_message
 
     console = Console()
-    args = _parser().parse_args(argv)
-    reporter = RichReporter()
+    previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
-        from harness import suite
-
-        if args.command == "eval":
-            cfg = build_config(EvalConfig, args, yaml_path=args.config)
-            result = suite.run_eval(cfg, reporter)
-            title = f"{cfg.model} ({cfg.backend})"
-        elif args.command == "quickstart":
-            from harness.models import EMBEDDED_NAME
-
-            cfg = build_config(EvalConfig, model=EMBEDDED_NAME, benchmarks="ifeval", data=args.data,
-                               limit=args.limit, max_new_tokens=args.max_new_tokens,
-                               output=args.output or "")
-            if not cfg.output:
-                cfg.output = str(suite.default_output("quickstart"))
-            reporter.note(f"quickstart: {EMBEDDED_NAME} on IFEval-format prompts ({args.data}), offline on CPU")
-            result = suite.run_eval(cfg, reporter)
-            title = f"{EMBEDDED_NAME} (hf)"
-        elif args.command == "run":
-            from training.config import load_run_config
-            from training.loop import run_experiment, summary_row
-
-            overrides = list(args.overrides)
-            if args.output:
-                overrides.append(f"output_dir={args.output}")
-            if args.iterations is not None:
-                overrides.append(f"iterations={args.iterations}")
-            run_cfg = load_run_config(args.config, overrides)
-            records = run_experiment(run_cfg, reporter)
-            console.print(iteration_table([summary_row(r) for r in records if r["status"] == "finished"],
-                                          f"{run_cfg.experiment}: per-iteration summary (scores in %)"))
-            console.print(f"experiment folder: {run_cfg.out}")
-            return 0
-        elif args.command == "prompts":
-            from training.evolve import run_evolve
-
-            cfg = build_config(EvalConfig, args)
-            counts = run_evolve(cfg, args.seeds, args.output, args.limit, args.temperature, args.max_new_tokens,
-                                reporter)
-            console.print(f"evolved prompts: {counts} -> {args.output}")
-            return 0
-        else:
-            outputs = args.judgments if args.benchmark == "llmbar" else args.responses
-            if not outputs:
-                raise SparError("spar score llmbar needs --judgments FILE" if args.benchmark == "llmbar"
-                                else f"spar score {args.benchmark} needs --responses FILE")
-            cfg = build_config(EvalConfig, args, yaml_path=args.config, output=args.output)
-            result = suite.run_score(args.benchmark, outputs, args.output, cfg, reporter)
-            title = f"scored {outputs}"
+        args = _parser().parse_args(argv)
+        return _run(args, console)
     except SparError as exc:
         print(f"spar: error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a value checked where it was built rather than where it was read
+        print(f"spar: error: {validation_message(exc, 'option')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("spar: interrupted; run the same command again to resume from the cache", file=sys.stderr)
         return 130
-    console.print(summary_table(result.metrics, title))
-    console.print(f"run folder: {result.output}")
-    return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

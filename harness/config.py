@@ -1,125 +1,203 @@
-"""Config dataclasses (TRL style): each field's help text drives the CLI flags, YAML configs and the Python API."""
+"""`spar eval` / `spar score` configuration: one typed declaration read from YAML, `--set`, `--bench` and flags.
+
+Models are roles with one spec each (`model`, `judge`, `refiner`; harness.spec.ModelSpec): a role that is not
+given is the role it inherits from (judge <- model, refiner <- judge), and a role given in part inherits the rest.
+Benchmark options live with their benchmark (`bench: {name: {key: value}}`, `--bench name.key=value`) and are
+checked against that benchmark's `Options` here, before any model loads. Precedence: defaults < YAML < flags <
+`--set` / `--bench`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal
 
 from harness.errors import SparError
+from harness.options import (NonNegativeInt, PositiveInt, Temperature, TopP, help_of, option, options,
+                             parse_override, read_yaml, set_dotted, validate)
+from harness.spec import ModelSpec, spec_from
+
+ROLES = ("model", "judge", "refiner")
+ROLE_PARENT = {"judge": "model", "refiner": "judge"}
 
 
-def opt(default: Any, help: str, **kw: Any) -> Any:
-    return field(default=default, metadata={"help": help, **kw})
+@options
+class JudgingConfig:
+    """How judge models are asked (FollowBench's and refinement's judge; the model under test on LLMBar)."""
+
+    votes: PositiveInt = option(1, "judgments sampled per item and majority-voted (SPaR uses 5 at temperature 0.7)")
+    temperature: Temperature = option(0.0, "judge sampling temperature (0 = greedy)")
+    max_new_tokens: PositiveInt = option(1024, "judge generation budget")
+    parser: Literal["official", "strict", "lenient"] = option(
+        "official", "SPaR verdict parser: official (substring rules of the SPaR code), strict (the word right after "
+                    "'Final Judgement ...:'), lenient (small models; not the paper's)")
 
 
-@dataclass
+@options
+class TreeSearchEvalConfig:
+    """Inference-time tree search before scoring actor benchmarks (SPaR Figure 5)."""
+
+    algorithm: Literal["", "bfs", "dfs"] = option("", "'' (off), bfs or dfs: the refiner judges each answer and "
+                                                      "refines rejected ones")
+    votes: PositiveInt = option(5, "judgments per node (majority / Yes fraction)")
+    budget: PositiveInt = option(15, "refinements per answer at most")
+    max_new_tokens: PositiveInt = option(2048, "judge and refine generation budget")
+    parser: Literal["official", "strict", "lenient"] = option("official", "verdict parser")
+
+
+@options
 class EvalConfig:
-    model: str = opt("", "model: the embedded default's short name (smollm2-135m-instruct), a local checkpoint "
-                         "folder or a hub id; for --backend openai, the name the server knows the model by")
-    backend: str = opt("hf", "generation backend: hf (transformers), openai (any OpenAI-compatible server), "
-                             "vllm (in-process, GPU)")
-    benchmarks: str = opt("ifeval", "comma-separated benchmarks to run")
-    data: str = opt("", "data source for the benchmark (a local file/folder or hub id); for several benchmarks "
-                        "use name=source,name=source. Default: $SPAR_DATA_DIR, else the hub")
-    limit: int | None = opt(None, "score only the first N items of each benchmark")
-    output: str = opt("", "run folder (default results/runs/<time>-<model>)")
-    max_new_tokens: int = opt(1280, "generation budget per response (lm-eval's IFEval setting)")
-    temperature: float = opt(0.0, "sampling temperature; 0 = greedy")
-    top_p: float = opt(1.0, "nucleus sampling p")
-    seed: int = opt(0, "seed of every request (per-sample seeds derive from it)")
-    system_prompt: str = opt("", "optional system message before each prompt")
-    batch_size: int = opt(8, "requests per generation batch (hf/vllm) or per cache write (openai)")
-    dtype: str = opt("auto", "hf/vllm weights dtype: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
-    device: str = opt("auto", "hf device: auto, cpu, cuda, cuda:1 ...")
-    base_url: str = opt("http://127.0.0.1:8000/v1", "openai backend: server base URL")
-    api_key_env: str = opt("OPENAI_API_KEY", "openai backend: environment variable holding the API key "
-                                             "(the key is never recorded)")
-    max_concurrency: int = opt(8, "openai backend: requests in flight at once")
-    max_retries: int = opt(5, "openai backend: retries with exponential backoff per request")
-    timeout_s: float = opt(600.0, "openai backend: per-request timeout in seconds")
-    model_revision: str = opt("", "openai backend: a revision label for the served weights (part of cache keys)")
-    tensor_parallel_size: int = opt(1, "vllm backend: tensor parallel degree")
-    data_parallel_size: int = opt(1, "vllm backend: data parallel degree")
-    cache: str = opt("", "generation cache (SQLite file); default <cache dir>/generations.sqlite")
-    judge: str = opt("", "judge model for benchmarks scored by an LLM judge (FollowBench, refinement); default: "
-                         "--model itself")
-    judge_backend: str = opt("", "backend of the judge (default: --backend)")
-    judge_base_url: str = opt("", "openai judge backend: server base URL (default: --base-url)")
-    judge_votes: int = opt(1, "judgments sampled per item and majority-voted (SPaR uses 5 at temperature 0.7); "
-                              "also the votes of the model under test on LLMBar pointwise")
-    judge_temperature: float = opt(0.0, "judge sampling temperature (0 = greedy)")
-    judge_max_new_tokens: int = opt(1024, "judge generation budget")
-    judge_parser: str = opt("official", "SPaR verdict parser: official (substring rules of the SPaR code) or strict")
-    llmbar_protocol: str = opt("pointwise", "LLMBar protocol: pointwise (SPaR's Yes/No per output) or pairwise "
-                                            "(official LLMBar, both orders)")
-    followbench_categories: str = opt("", "comma-separated FollowBench categories (default: all six)")
-    tree_search: str = opt("", "inference-time tree search before scoring actor benchmarks: '' (off), bfs or dfs; "
-                               "the refiner (--refiner, default the judge) judges each answer and refines rejected "
-                               "ones (SPaR Figure 5)")
-    refiner: str = opt("", "refiner model for --tree-search (default: --judge, else --model); same backend as the "
-                           "judge")
-    tree_search_votes: int = opt(5, "--tree-search: judgments per node (majority / Yes fraction)")
-    tree_search_budget: int = opt(15, "--tree-search: refinements per answer at most")
-    tree_search_max_new_tokens: int = opt(2048, "--tree-search: judge and refine generation budget")
-    tree_search_parser: str = opt("official", "--tree-search: verdict parser (official, strict, lenient)")
-    followbench_invalid_policy: str = opt("zero", "FollowBench invalid judge outputs: zero (count as not "
-                                                  "satisfied) or exclude (drop from the denominator)")
+    """Everything `spar eval` / `spar score` runs with; the resolved config is written to the run record."""
+
+    model: ModelSpec = option(ModelSpec(), "the model under test")
+    judge: ModelSpec | None = option(None, "the judge of judged benchmarks (default: the model)")
+    refiner: ModelSpec | None = option(None, "the refiner of --tree-search (default: the judge)")
+    benchmarks: str = option("", "comma-separated benchmarks to run (default: the registry's default)")
+    bench: dict[str, dict[str, Any]] = option({}, "per-benchmark options: {name: {key: value}}")
+    data: str = option("", "data source (a local file/folder or hub id); for several benchmarks name=source,... "
+                           "Default: $SPAR_DATA_DIR, else the hub")
+    limit: PositiveInt | None = option(None, "score only the first N items of each benchmark (per subset or "
+                                             "category where the benchmark says so)")
+    output: str = option("", "run folder (default results/runs/<time>-<model>)")
+    max_new_tokens: PositiveInt = option(1280, "generation budget per response (lm-eval's IFEval setting)")
+    temperature: Temperature = option(0.0, "sampling temperature; 0 = greedy")
+    top_p: TopP = option(1.0, "nucleus sampling p")
+    seed: NonNegativeInt = option(0, "seed of every request (per-sample seeds derive from it)")
+    system_prompt: str = option("", "optional system message before each prompt")
+    cache: str = option("", "generation cache (SQLite file); default <cache dir>/generations.sqlite")
+    judging: JudgingConfig = option(JudgingConfig(), "how judges are asked")
+    tree_search: TreeSearchEvalConfig = option(TreeSearchEvalConfig(), "inference-time tree search")
+
+    def role(self, name: str) -> ModelSpec:
+        """The spec of a role, following inheritance (judge <- model, refiner <- judge)."""
+        spec = getattr(self, name)
+        return spec if spec is not None else self.role(ROLE_PARENT[name])
+
+    def benchmark_names(self) -> list[str]:
+        from evaluators import DEFAULT_BENCHMARKS
+
+        names = [b.strip() for b in (self.benchmarks or DEFAULT_BENCHMARKS).split(",") if b.strip()]
+        if not names:
+            raise SparError("--benchmarks: name at least one benchmark")
+        return names
+
+    def judge_config(self):
+        from evaluators.judging import JudgeConfig
+        from harness.types import SamplingParams
+
+        j = self.judging
+        return JudgeConfig(votes=j.votes, parser=j.parser, seed=self.seed,
+                           sampling=SamplingParams(temperature=j.temperature, top_p=self.top_p,
+                                                   max_new_tokens=j.max_new_tokens))
+
+    def evaluator(self, name: str):
+        """The benchmark's evaluator with its options (from `bench`) and the run's judge settings."""
+        from evaluators import get_evaluator
+
+        return get_evaluator(name, self.bench.get(name, {}), self.judge_config())
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    hints = get_type_hints(cls)
-    for f in fields(cls):
-        if f.name in skip:
+# Flags: each sets one dotted key of the config. (flag, key, type); help comes from the declarations.
+MODEL_FLAGS = [("model", "model.name"), ("backend", "model.backend"), ("base-url", "model.base_url"),
+               ("api-key-env", "model.api_key_env"), ("model-revision", "model.revision"),
+               ("dtype", "model.dtype"), ("device", "model.device"), ("batch-size", "model.batch_size"),
+               ("max-concurrency", "model.max_concurrency"), ("max-retries", "model.max_retries"),
+               ("timeout-s", "model.timeout_s"), ("tensor-parallel-size", "model.tensor_parallel_size"),
+               ("data-parallel-size", "model.data_parallel_size")]
+ROLE_FLAGS = [("judge", "judge.name"), ("judge-backend", "judge.backend"), ("judge-base-url", "judge.base_url"),
+              ("judge-api-key-env", "judge.api_key_env"), ("refiner", "refiner.name")]
+RUN_FLAGS = [("benchmarks", "benchmarks"), ("data", "data"), ("limit", "limit"), ("output", "output"),
+             ("max-new-tokens", "max_new_tokens"), ("temperature", "temperature"), ("top-p", "top_p"),
+             ("seed", "seed"), ("system-prompt", "system_prompt"), ("cache", "cache")]
+JUDGE_FLAGS = [("judge-votes", "judging.votes"), ("judge-temperature", "judging.temperature"),
+               ("judge-max-new-tokens", "judging.max_new_tokens"), ("judge-parser", "judging.parser")]
+SEARCH_FLAGS = [("tree-search", "tree_search.algorithm"), ("tree-search-votes", "tree_search.votes"),
+                ("tree-search-budget", "tree_search.budget"),
+                ("tree-search-max-new-tokens", "tree_search.max_new_tokens"),
+                ("tree-search-parser", "tree_search.parser")]
+ALL_FLAGS = MODEL_FLAGS + ROLE_FLAGS + RUN_FLAGS + JUDGE_FLAGS + SEARCH_FLAGS
+
+
+def _field_of(key: str) -> tuple[type, str]:
+    """The declaring class and field name of a dotted key (`model.batch_size` -> ModelSpec, batch_size)."""
+    head, _, tail = key.partition(".")
+    if not tail:
+        return EvalConfig, head
+    cls = {"model": ModelSpec, "judge": ModelSpec, "refiner": ModelSpec, "judging": JudgingConfig,
+           "tree_search": TreeSearchEvalConfig}[head]
+    return cls, tail
+
+
+def add_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """The eval/score flags (every one optional: unset flags leave the YAML or default value)."""
+    for flag, key in ALL_FLAGS:
+        if flag in skip:
             continue
-        kind = hints[f.name]
-        base = int if kind in (int, int | None) else float if kind is float else str
-        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=base, default=None,
-                            help=f"{f.metadata.get('help', '')} (default: {f.default!r})")
+        cls, name = _field_of(key)
+        help_text = help_of(cls, name)
+        if key.startswith(("judge.", "refiner.")) and name != "name":
+            help_text = f"the {key.split('.')[0]}'s {name} (default: the model's)"
+        elif key in ("judge.name", "refiner.name"):
+            help_text = help_of(EvalConfig, key.split(".")[0]) + ": a model name, folder or hub id"
+        parser.add_argument("--" + flag, dest="flag:" + key, default=None, metavar="VALUE", help=help_text)
+    parser.add_argument("--bench", dest="bench_overrides", action="append", default=[], metavar="NAME.KEY=VALUE",
+                        help="a benchmark's own option, e.g. --bench followbench.categories=content (repeatable; "
+                             "`spar benchmarks` lists each benchmark's options)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="any config key, e.g. --set judge.api_key_env=JUDGE_KEY (repeatable)")
 
 
-def build_config(cls: type, namespace: argparse.Namespace | None = None, yaml_path: str | None = None,
-                 **overrides: Any):
-    """Defaults < YAML file < CLI flags < explicit overrides."""
-    values: dict[str, Any] = {}
-    names = {f.name for f in fields(cls)}
+def _normalise_roles(data: dict) -> dict:
+    """Role shorthands (`model: NAME`) become mappings, and given roles inherit the unset fields of their parent."""
+    out = dict(data)
+    out["model"] = spec_from(out.get("model"), {})
+    for role in ("judge", "refiner"):
+        if out.get(role) is not None:
+            parent = out.get(ROLE_PARENT[role]) or out["model"]
+            out[role] = spec_from(out[role], parent)
+    return out
+
+
+def load_eval_config(yaml_path: str | None = None, flags: dict[str, Any] | None = None,
+                     overrides: list[str] | None = None, bench: list[str] | None = None,
+                     **values: Any) -> EvalConfig:
+    """Build and check an EvalConfig: YAML file < flags (dotted key -> raw value) < `--set` < `--bench` < values."""
+    data: dict = {}
+    lines: dict[tuple, int] = {}
+    where = yaml_path or "flags"
     if yaml_path:
-        import yaml
-
-        path = Path(yaml_path)
-        if not path.is_file():
-            raise SparError(f"--config {yaml_path}: no such file")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise SparError(f"{yaml_path}: invalid YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(loaded, dict):
-            raise SparError(f"{yaml_path}: expected a mapping of option names to values")
-        for key, value in loaded.items():
-            if key not in names:
-                raise SparError(f"{yaml_path}: unknown option {key!r} for {cls.__name__}")
-            values[key] = value
-    if namespace is not None:
-        values.update({k: v for k, v in vars(namespace).items() if k in names and v is not None})
-    values.update(overrides)
-    cfg = cls(**values)
-    _check_types(cfg, yaml_path or "flags")
+        data, lines = read_yaml(yaml_path, "eval config")
+        data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for key, raw in (flags or {}).items():
+        if raw is not None:  # text; pydantic parses numbers and checks ranges, and errors name the flag
+            set_dotted(data, key, raw)
+            lines[tuple(key.split("."))] = "--" + next(f for f, k in ALL_FLAGS if k == key)
+    for item in overrides or []:
+        set_dotted(data, *parse_override(item))
+    for item in bench or []:
+        key, value = parse_override(item)
+        if "." not in key:
+            raise SparError(f"--bench {item!r}: expected NAME.KEY=VALUE, e.g. followbench.categories=content")
+        set_dotted(data, "bench." + key, value)
+        lines[("bench", *key.split("."))] = f"--bench {key}"
+    for key, value in values.items():
+        set_dotted(data, key, value)
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(EvalConfig)})
+    if unknown:
+        line = lines.get((unknown[0],))
+        raise SparError(f"{where}{':' + str(line) if line else ''}: {unknown[0]}: unknown option")
+    cfg = validate(EvalConfig, _normalise_roles(data), where, lines)
+    _check_bench(cfg, where, lines)
     return cfg
 
 
-def _check_types(cfg: Any, where: str) -> None:
-    hints = get_type_hints(type(cfg))
-    for f in fields(cfg):
-        value, kind = getattr(cfg, f.name), hints[f.name]
-        ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-              float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-              str: lambda v: isinstance(v, str),
-              int | None: lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool))}.get(kind)
-        if ok is not None and not ok(value):
-            raise SparError(f"{where}: option {f.name!r} must be {getattr(kind, '__name__', str(kind))}, got {value!r}")
+def _check_bench(cfg: EvalConfig, where: str, lines: dict[tuple, int]) -> None:
+    """Each benchmark's options are checked against its own declaration (unknown benchmark, key or value)."""
+    from evaluators import evaluator_class
 
-
-def to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
+    for name, opts in cfg.bench.items():
+        cls = evaluator_class(name)
+        validate(cls.Options, opts, where, lines, prefix=("bench", name))
+    for name in cfg.benchmark_names():
+        evaluator_class(name)

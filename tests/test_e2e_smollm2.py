@@ -24,7 +24,7 @@ def test_quickstart_prints_a_table_and_writes_a_run_folder(tmp_path):
     assert "prompt_level_strict_acc" in proc.stdout and "inst_level_loose_acc" in proc.stdout
     record = json.loads((tmp_path / "run" / "record.json").read_text())
     assert record["status"] == "finished"
-    assert record["model_identity"] == f"gguf-sha256:{EMBEDDED_GGUF_SHA256}|dtype=float32"
+    assert record["models"]["model"]["identity"] == f"gguf-sha256:{EMBEDDED_GGUF_SHA256}|dtype=float32"
     assert record["benchmarks"]["ifeval"]["data"]["num_items"] == 3
     samples = (tmp_path / "run" / "ifeval" / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 3 and all(json.loads(s)["response"].strip() for s in samples)

@@ -52,6 +52,6 @@ def test_cli_evolve_with_a_local_model(tiny_model_dir, tmp_path):
                     "--max-new-tokens", "8", "--cache", str(tmp_path / "c.sqlite"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = json.loads((tmp_path / "evolved.record.json").read_text())
-    counts = record["counts"]
+    counts = record["extra"]["counts"]
     assert counts["seeds"] == 2 and counts["kept"] + counts["dropped_none"] + counts["unparseable"] == 2
     assert out.exists()

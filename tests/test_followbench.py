@@ -100,5 +100,5 @@ def test_real_data_shape(data_dir):
 def test_bad_data_file_is_one_line(tmp_path):
     (tmp_path / "content_constraints.json").write_text(json.dumps([{"example_id": 1, "level": 0}]))
     proc = run_spar("score", "followbench", "--responses", str(tmp_path / "r.jsonl"), "--data", str(tmp_path),
-                    "--followbench-categories", "content", "--output", str(tmp_path / "o"))
+                    "--bench", "followbench.categories=content", "--output", str(tmp_path / "o"))
     assert proc.returncode == 2 and "content_constraints.json:1:" in proc.stderr and "'instruction'" in proc.stderr

@@ -11,7 +11,7 @@ def test_eval_followbench_llmbar_refinement(tiny_model_dir, fb_dir, llmbar_dir, 
     out = tmp_path / "run"
     proc = run_spar("eval", "--benchmarks", "followbench,llmbar,refinement", "--model", str(tiny_model_dir),
                     "--judge", str(tiny_model_dir), "--limit", "5", "--max-new-tokens", "12",
-                    "--judge-max-new-tokens", "12", "--followbench-categories", "content,example",
+                    "--judge-max-new-tokens", "12", "--bench", "followbench.categories=content,example",
                     "--data", f"followbench={fb_dir},llmbar={llmbar_dir}", "--cache", str(tmp_path / "c.sqlite"),
                     "--output", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -33,7 +33,7 @@ def test_score_followbench_with_a_judge(tiny_model_dir, fb_dir, tmp_path):
     rows = [{"prompt": f"content {e} L{k}", "response": "The storm is coming."} for e in (1, 2) for k in range(1, 6)]
     responses.write_text("".join(json.dumps(r) + "\n" for r in rows))
     proc = run_spar("score", "followbench", "--responses", str(responses), "--data", str(fb_dir),
-                    "--followbench-categories", "content", "--judge", str(tiny_model_dir),
+                    "--bench", "followbench.categories=content", "--judge", str(tiny_model_dir),
                     "--judge-max-new-tokens", "8", "--cache", str(tmp_path / "c.sqlite"), "--output", str(tmp_path / "o"))
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
@@ -41,4 +41,4 @@ def test_score_followbench_with_a_judge(tiny_model_dir, fb_dir, tmp_path):
                                  "invalid_judgments": metrics["counts"]["invalid_judgments"]}
     assert metrics["per_category"]["content"]["hsr"]["1"] in (0.5, 1.0)  # the xsum item passes level 1 by rule
     record = json.loads((tmp_path / "o" / "record.json").read_text())
-    assert record["judge"]["generation_stats"]["requests"] == 5
+    assert record["benchmarks"]["followbench"]["judge"]["generation_stats"]["requests"] == 5

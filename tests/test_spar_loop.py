@@ -69,12 +69,14 @@ def test_bad_config_is_one_line_error(tmp_path):
     bad.write_text("search:\n  algorithm: astar\n")
     proc = run_spar("run", str(bad))
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "spar: error: search.algorithm 'astar': choose from bfs, dfs"
+    assert proc.stderr.strip() == (f"spar: error: {bad}:2: search.algorithm: Input should be 'bfs' or 'dfs' "
+                                   "(got 'astar')")
     bad.write_text("collect:\n  votes: five\n")
     proc = run_spar("run", str(bad))
-    assert proc.stderr.strip() == "spar: error: bad.yaml.collect.votes: expected int, got 'five'"
+    assert proc.stderr.strip() == (f"spar: error: {bad}:2: collect.votes: Input should be a valid integer, unable "
+                                   "to parse string as an integer (got 'five')")
     bad.write_text("serch:\n  votes: 3\n")
-    assert "bad.yaml.serch: unknown key" in run_spar("run", str(bad)).stderr
+    assert f"{bad}:1: serch: unknown option" in run_spar("run", str(bad)).stderr
 
 
 def _searches(folder: Path) -> list[dict]:

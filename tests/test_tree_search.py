@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.backends.fake import JUDGE_PREFIX, FakeBackend, selfplay_reply
 from harness.cache import GenerationCache
 from harness.generation import cached_generate
 from tests.fakes import SelfPlayBackend
@@ -82,25 +83,25 @@ def test_gate_is_strict():
 
 
 def test_tied_nodes_are_rejudged_then_dropped():
-    class AlwaysTied(SelfPlayBackend):
-        def _one(self, r, j):
-            text = super()._one(r, j)
-            if r.messages[-1].content.startswith("Please act an expert"):
-                return "Final Judgement: " + ("Yes" if j % 2 else "No")
-            return text
+    def always_tied(r, j):
+        if r.messages[-1].content.startswith(JUDGE_PREFIX):
+            return "Final Judgement: " + ("Yes" if j % 2 else "No")
+        return selfplay_reply(r, j)
 
-    backend = AlwaysTied()
-    [res] = run_batched([search(ROOTS[0], SearchConfig(votes=2, tie_retries=3, refine_retries=10))], _direct(backend))
+    backend = FakeBackend(reply=always_tied)
+    [res] = run_batched([search(ROOTS[0], SearchConfig(votes=2, refine_retries=10))], _direct(backend))
     assert len(res.nodes) == 1 and res.dropped_ties == 3 and not res.passed
-    judge_calls = [r for r in backend.calls]
-    assert sum(judge_calls) == 3 + 4 * 3  # 3 refinements, then 4 judging attempts of 3 responses
+    # official get_value: 3 judging attempts in all (tie_retries=2 by default; spar used to make 4)
+    assert res.judge_requests == 3 * 3 and res.refine_requests == 3
+    assert sum(backend.calls) == 3 + 3 * 3  # 3 refinements, then 3 judging attempts of 3 responses
 
 
 def test_unparseable_refinements_are_retried_then_counted():
-    class NoMarkers(SelfPlayBackend):
-        def _one(self, r, j):
-            text = super()._one(r, j)
-            return "no markers here" if "[[start]]" in text else text
+    def no_markers(r, j):
+        text = selfplay_reply(r, j)
+        return "no markers here" if "[[start]]" in text else text
 
-    [res] = run_batched([search(ROOTS[0], SearchConfig(votes=3, refine_retries=3))], _direct(NoMarkers()))
+    [res] = run_batched([search(ROOTS[0], SearchConfig(votes=3))], _direct(FakeBackend(reply=no_markers)))
     assert res.refinements == 0 and res.refine_failures == 3 and not res.passed and res.final == 0
+    # official: 3 calls of get_refine per child, each re-asking a reply without [[start]] 3 times
+    assert res.refine_requests == 3 * 9

@@ -104,34 +104,3 @@ def evolve(seeds: Sequence[tuple[str, str]], cfg: EvolveConfig,
             records.append({"key": key, "prompt": refined, "seed_prompt": text,
                             "main_constraint": main.split(":")[0].strip(" -"), "raw": comps[0].text})
     return records, counts
-
-
-def run_evolve(cfg, seeds_source: str, output: str, limit: int | None, temperature: float, max_new_tokens: int,
-               reporter) -> dict:
-    """`spar prompts evolve`: generation through the harness cache (a killed run resumes), output written atomically
-    with a record beside it."""
-    from pathlib import Path
-
-    from harness.records import environment, now, write_json, write_jsonl
-    from harness.suite import Models, open_cache
-    from harness.generation import cached_generate
-    from training.sources import load_prompts
-
-    seeds, origin = load_prompts(seeds_source)
-    seeds = seeds[:limit] if limit else seeds
-    ecfg = EvolveConfig(SamplingParams(temperature, 1.0, max_new_tokens), cfg.seed)
-    models = Models(cfg)
-    cache, _ = open_cache(cfg)
-    try:
-        with reporter.stage("evolve prompts", len(seeds)) as advance:
-            records, counts = evolve(seeds, ecfg, lambda reqs: cached_generate(models.model, reqs, cache, advance)[0])
-        backend = models.model.describe()
-    finally:
-        cache.close()
-        models.close()
-    write_jsonl(output, records)
-    write_json(Path(output).with_suffix(".record.json"),
-               {"command": "prompts evolve", "seeds": origin, "model": cfg.model, "backend": backend,
-                "sampling": ecfg.sampling.to_dict(), "seed": cfg.seed, "counts": counts, "environment": environment(),
-                "finished": now()})
-    return counts

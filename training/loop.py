@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Callable
 
 from harness.cache import GenerationCache
-from harness.config import EvalConfig
 from harness.data import read_jsonl
 from harness.errors import SparError
 from harness.generation import GenerationStats, cached_generate, counting_generate
 from harness.models import resolve_model
 from harness.paths import cache_dir
 from harness.progress import Reporter, SilentReporter
-from harness.records import dumps, environment, now, write_json, write_jsonl
-from harness.suite import make_model_backend, run_eval
+from harness.records import RecordWriter, RunRecord, clean_stale_temps, dumps, now, write_json, write_jsonl
+from harness.spec import ModelPool, ModelSpec
 from training.build_data import dpo_pairs, rft_records
 from training.collect import CollectedPrompt, collect
 from training.config import STAGES, SparRunConfig, to_dict
@@ -33,49 +32,37 @@ from training.sources import load_prompts, load_sft_records
 from training.trainers import train_dpo, train_sft
 from training.tree_search import Root, SearchResult, run_batched, run_sequential, search
 
-
-
-class Backends:
-    """Generation backends for the actor and the refiner, shared when they are the same checkpoint."""
-
-    def __init__(self, cfg: SparRunConfig):
-        self.cfg = cfg
-        self._open: dict[str, object] = {}
-
-    def get(self, spec: str):
-        if spec not in self._open and self.cfg.models.backend != "openai":
-            self.close()  # one set of local weights in memory at a time (vLLM engines would not fit side by side)
-        if spec not in self._open:
-            m = self.cfg.models
-            ecfg = EvalConfig(model=spec, backend=m.backend, base_url=m.base_url, batch_size=m.batch_size,
-                              dtype=m.dtype, device=m.device, tensor_parallel_size=m.tensor_parallel_size)
-            self._open[spec] = make_model_backend(ecfg, spec, m.backend, m.base_url)
-        return self._open[spec]
-
-    def close(self) -> None:
-        for backend in self._open.values():
-            backend.close()
-        self._open.clear()
+#: scores a checkpoint: (model path or name, comma-separated benchmarks, output folder, judge) -> stage summary
+Evaluate = Callable[[str, str, Path, str], dict]
 
 
 class IterationRun:
     def __init__(self, cfg: SparRunConfig, t: int, actor: str, refiner: str, base_actor: str, base_refiner: str,
-                 prompts: list[tuple[str, str]], reporter: Reporter):
-        self.cfg, self.t, self.reporter = cfg, t, reporter
+                 prompts: list[tuple[str, str]], reporter: Reporter, evaluate: Evaluate | None = None):
+        self.cfg, self.t, self.reporter, self.evaluate = cfg, t, reporter, evaluate
         self.actor, self.refiner, self.base_actor, self.base_refiner = actor, refiner, base_actor, base_refiner
         self.prompts = prompts
         self.dir = cfg.out / f"iter_{t}"
         self.state_path = self.dir / "state.json"
         self.state: dict = json.loads(self.state_path.read_text()) if self.state_path.exists() else {"stages": {}}
-        self.backends = Backends(cfg)
+        self.pool = ModelPool(one_local=True)  # one set of local weights in memory at a time
         self.cache = GenerationCache(Path(cfg.cache) if cfg.cache else cache_dir() / "generations.sqlite")
         self.gen_stats: dict[str, GenerationStats] = {}  # per stage: generation counts by label
+        self.record = RunRecord("run", config=to_dict(cfg), experiment=cfg.experiment, iteration=t,
+                                stages=self.state["stages"], cache=str(self.cache.path))
+        self.writer = RecordWriter(self.dir / "record.json", self.record)
+
+    def spec(self, name: str) -> ModelSpec:
+        """The generation spec of a checkpoint: the actor's settings for actors, the refiner's for refiners."""
+        role = self.cfg.models.refiner if name in (self.refiner, self.base_refiner) and \
+            name not in (self.actor, self.base_actor) else self.cfg.models.actor
+        return role.replace(name=name)
 
     # -- plumbing -------------------------------------------------------------------------------------------------
     def generate(self, spec: str, label: str) -> Callable:
         def call(requests):
             with self.reporter.stage(f"iter {self.t} {label}", len(requests)) as advance:
-                comps, stats = cached_generate(self.backends.get(spec), requests, self.cache, advance)
+                comps, stats = cached_generate(self.pool.get(self.spec(spec)), requests, self.cache, advance)
             total = self.gen_stats.setdefault(label, GenerationStats())
             total += stats  # in place: the entry in gen_stats grows
             return comps
@@ -83,7 +70,18 @@ class IterationRun:
 
     def run(self) -> dict:
         self.dir.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(self.dir)
+        self._update_record()
         try:
+            with self.writer.track():
+                self._run_stages()
+        finally:
+            self.pool.close()
+            self.cache.close()
+        return self.record.to_dict()
+
+    def _run_stages(self) -> None:
+        if True:
             for stage in STAGES[: STAGES.index(self.cfg.until) + 1] if self.cfg.until else STAGES:
                 done = self.state["stages"].get(stage)
                 if done:
@@ -97,25 +95,21 @@ class IterationRun:
                 summary.update(finished=now(), seconds=round(time.perf_counter() - started, 3))
                 self.state["stages"][stage] = summary
                 write_json(self.state_path, self.state)
-                self.write_record()
+                self._update_record()
+                self.writer.save()
             if self.cfg.until and self.cfg.until in STAGES[:-1]:
                 self.reporter.note(f"iter {self.t}: stopped after {self.cfg.until} (until={self.cfg.until})")
-        finally:
-            self.backends.close()
-            self.cache.close()
-        return self.write_record()
 
-    def write_record(self) -> dict:
+    def _update_record(self) -> None:
         stages = self.state["stages"]
-        record = {"experiment": self.cfg.experiment, "iteration": self.t, "config": to_dict(self.cfg),
-                  "models": {"actor_in": self.actor, "refiner_in": self.refiner,
-                             "actor_out": stages.get("train_actor", {}).get("checkpoint"),
-                             "refiner_out": stages.get("train_refiner", {}).get("checkpoint"),
-                             "dpo_reference": stages.get("train_actor", {}).get("reference")},
-                  "stages": stages, "status": "finished" if all(s in stages for s in STAGES) else "running",
-                  "environment": environment(), "written": now()}
-        write_json(self.dir / "record.json", record)
-        return record
+        self.record.stages = stages
+        self.record.extra = {"complete": all(s in stages for s in STAGES), "until": self.cfg.until or None}
+        self.record.models = {"actor_in": self.actor, "refiner_in": self.refiner,
+                              "actor_out": stages.get("train_actor", {}).get("checkpoint"),
+                              "refiner_out": stages.get("train_refiner", {}).get("checkpoint"),
+                              "dpo_reference": stages.get("train_actor", {}).get("reference"),
+                              "actor_spec": to_dict(self.cfg.models.actor),
+                              "refiner_spec": to_dict(self.cfg.models.refiner)}
 
     # -- stages ---------------------------------------------------------------------------------------------------
     def stage_collect(self) -> dict:
@@ -141,7 +135,7 @@ class IterationRun:
         driver = run_batched if cfg.search_driver == "batched" else run_sequential
         stats = self.gen_stats.setdefault("tree search", GenerationStats())
 
-        generate = counting_generate(self.backends.get(self.refiner), self.cache, stats)
+        generate = counting_generate(self.pool.get(self.spec(self.refiner)), self.cache, stats)
 
         with self.reporter.stage(f"iter {self.t} tree search ({len(roots)} trees)", len(roots)) as advance:
             done = [0]
@@ -200,7 +194,7 @@ class IterationRun:
             self.reporter.note(f"iter {self.t}: no preference pairs; the actor is carried over unchanged")
             return {"skipped": "no preference pairs", "checkpoint": self.actor, "reference": None}
         model, ref = resolve_model(self.actor).path, resolve_model(ref_spec).path
-        self.backends.close()  # free generation weights before training
+        self.pool.close()  # free generation weights before training
         self.reporter.note(f"iter {self.t}: DPO on {len(pairs)} pairs")
         summary = self._train("dpo", str(model), pairs, self.dir / "actor", str(ref))
         return {"checkpoint": str(self.dir / "actor"), "reference": ref_spec, **_brief(summary)}
@@ -211,25 +205,16 @@ class IterationRun:
             self.reporter.note(f"iter {self.t}: no RFT records; the refiner is carried over unchanged")
             return {"skipped": "no RFT records", "checkpoint": self.refiner}
         model = resolve_model(self.refiner).path
-        self.backends.close()
+        self.pool.close()
         self.reporter.note(f"iter {self.t}: RFT on {len(records)} records")
         summary = self._train("sft", str(model), records, self.dir / "refiner")
         return {"checkpoint": str(self.dir / "refiner"), **_brief(summary)}
 
     def _eval(self, model: str, benchmarks: str, name: str, judge: str = "") -> dict:
-        e = self.cfg.eval
-        m = self.cfg.models
-        names = [b.strip() for b in benchmarks.split(",") if b.strip()]
-        data = ",".join(part for part in e.data.split(",") if part.partition("=")[0].strip() in names) \
-            if "=" in e.data else e.data
-        ecfg = EvalConfig(model=model, backend=m.backend, base_url=m.base_url, benchmarks=",".join(names), data=data,
-                          limit=e.limit, max_new_tokens=e.max_new_tokens, batch_size=e.batch_size, dtype=m.dtype,
-                          device=m.device, output=str(self.dir / "eval" / name), cache=self.cfg.cache,
-                          tensor_parallel_size=m.tensor_parallel_size,
-                          judge=judge, judge_max_new_tokens=e.judge_max_new_tokens, judge_votes=e.judge_votes,
-                          llmbar_protocol=e.llmbar_protocol, seed=self.cfg.seed)
-        result = run_eval(ecfg, self.reporter)
-        return {"model": model, "output": str(result.output), "metrics": result.metrics}
+        if self.evaluate is None:
+            raise SparError("spar run: no evaluator was given for the eval stages (set until=train_refiner)")
+        self.pool.close()
+        return self.evaluate(model, benchmarks, self.dir / "eval" / name, judge)
 
     def stage_eval_actor(self) -> dict:
         if not self.cfg.eval.actor_benchmarks:
@@ -249,18 +234,6 @@ class IterationRun:
 def _brief(summary: dict) -> dict:
     keep = ("train_loss", "steps", "pairs", "records", "loss_terms", "history")
     return {k: summary[k] for k in keep if k in summary}
-
-
-def check_eval_data(cfg: SparRunConfig) -> None:
-    """Fail before any training when a benchmark that scores the checkpoints has no data."""
-    from evaluators import get_evaluator
-    from harness.suite import parse_data
-
-    e = cfg.eval
-    names = [b for spec in (e.actor_benchmarks, e.refiner_benchmarks) for b in spec.split(",") if b.strip()]
-    sources = parse_data(e.data, names) if names else {}
-    for name in names:
-        get_evaluator(name.strip()).load(sources.get(name), 1)
 
 
 def init_stage(cfg: SparRunConfig, reporter: Reporter) -> tuple[str, str]:
@@ -283,12 +256,30 @@ def init_stage(cfg: SparRunConfig, reporter: Reporter) -> tuple[str, str]:
     return actor, refiner
 
 
-def run_experiment(cfg: SparRunConfig, reporter: Reporter | None = None) -> list[dict]:
+def iteration_prompts(pool: list, t: int, cfg: SparRunConfig) -> list:
+    """Iteration t's slice of the prompt pool: fresh prompts each iteration; running out is an error unless
+    `reuse_prompts` (then the pool wraps round)."""
+    n = cfg.prompts_per_iteration
+    start = (t - 1) * n
+    if cfg.iterations * n <= len(pool):
+        return pool[start:start + n]
+    if not cfg.reuse_prompts:
+        raise SparError(f"prompts: the pool has {len(pool)} prompts but {cfg.iterations} iterations x "
+                        f"{n} prompts_per_iteration need {cfg.iterations * n}; lower prompts_per_iteration, add "
+                        "prompts, or set reuse_prompts: true")
+    start %= len(pool)
+    return (pool[start:] + pool[:start])[: min(n, len(pool))]
+
+
+def run_experiment(cfg: SparRunConfig, reporter: Reporter | None = None, evaluate: Evaluate | None = None
+                   ) -> list[dict]:
+    """Run (or resume) the iterations; `evaluate` scores each iteration's checkpoints (the harness's suite)."""
     reporter = reporter or SilentReporter()
-    if cfg.iterations < 1:
-        raise SparError("iterations must be at least 1")
     pool, origin = load_prompts(cfg.prompts)
-    check_eval_data(cfg)
+    iteration_prompts(pool, cfg.iterations, cfg)  # a pool too small for the run fails before any work
+    if not (cfg.init.actor_data or cfg.init.refiner_data):
+        reporter.note("init: no initialisation data (init.actor_data / init.refiner_data): iteration 1 starts from "
+                      "the models as given")
     cfg.out.mkdir(parents=True, exist_ok=True)
     previous = cfg.out / "config.json"
     if previous.exists():
@@ -302,21 +293,18 @@ def run_experiment(cfg: SparRunConfig, reporter: Reporter | None = None) -> list
     actor, refiner = init_stage(cfg, reporter)
     base_actor, base_refiner = actor, refiner
     records = []
-    n = cfg.prompts_per_iteration
     for t in range(1, cfg.iterations + 1):
-        # each iteration takes a fresh slice of the pool (wrapping round when it is exhausted)
-        start = ((t - 1) * n) % len(pool)
-        prompts = (pool[start:] + pool[:start])[: min(n, len(pool))]
-        run = IterationRun(cfg, t, actor, refiner, base_actor, base_refiner, prompts, reporter)
+        prompts = iteration_prompts(pool, t, cfg)
+        run = IterationRun(cfg, t, actor, refiner, base_actor, base_refiner, prompts, reporter, evaluate)
         record = run.run()
         records.append(record)
-        if record["status"] != "finished":
+        if not record["extra"]["complete"]:
             break  # stopped early (until=...)
         stages = record["stages"]
         next_actor, next_refiner = stages["train_actor"]["checkpoint"], stages["train_refiner"]["checkpoint"]
         actor = next_actor if cfg.lineage.actor_init == "previous" else base_actor
         refiner = next_refiner if cfg.lineage.refiner_init == "previous" else base_refiner
-    write_json(cfg.out / "summary.json", [summary_row(r) for r in records if r["status"] == "finished"])
+    write_json(cfg.out / "summary.json", [summary_row(r) for r in records if r["extra"]["complete"]])
     return records
 
 

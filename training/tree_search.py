@@ -4,27 +4,34 @@ Each search is a generator: it yields the chat requests it needs next (refinemen
 responses) and receives their completions. `run_batched` advances every tree together and sends all their pending
 requests to the backend as one batch per step; `run_sequential` answers one request at a time, tree after tree (how
 the official code calls its server). Request seeds depend only on a request's place in its tree (tree seed, node,
-child, attempt) or, for judgments, on the judged text, never on batch order. So with a backend whose answer is a
-function of the request and its seed, both drivers build identical trees.
+child, attempt) or, for judgments, on the judged text and how often it was judged afresh, never on batch order. So
+with a backend whose answer is a function of the request and its seed, both drivers build identical trees.
 
-Reference semantics (thu-coai/SPaR `src/ToT`): a node's value is the Yes fraction of `votes` judgments; a tie
-(#Yes = #No, including no valid judgment) is re-judged up to `tie_retries` times, then the node is dropped; an
-unparseable refinement is re-asked up to `refine_retries` times. BFS expands the whole frontier `branch` times per
-level, stops after a level whose best child has value > `end_gate`, else keeps the best `select_branch`. DFS expands
-one node `branch` times, returns when the best child passes, else recurses into the best `select_branch` children in
-order. `budget` caps the refinements produced (15 = BFS with 3/2/3; DFS needs it to stay at 15 instead of 21).
-Failure returns the best node anywhere, marked not passed (it makes no training pair).
+Reference semantics (thu-coai/SPaR `src/ToT/{bfs,dfs,base,task}.py`, `src/models/get_response.py`):
+- refine: `unwrap_refine_cot` = `reply.split('[[start]]')[1].split('[[end]]')[0].strip()`. A reply without
+  `[[start]]` raises inside `get_refine`, which re-asks (3 requests in all); a reply whose unwrapped text is empty
+  (e.g. `[[start]]` twice in a row) is returned empty and re-asked by the BFS/DFS loop (3 calls of `get_refine` in
+  all): up to 9 requests per child. A second `[[start]]` ends the refinement (`split(...)[1]`).
+- judge (`get_value`): `votes` samples; #Yes == #No (no valid judgment included) is re-asked, 3 attempts in all,
+  then the node is dropped. Judged texts are cached per tree; a dropped (tied) text is not cached, so the same text
+  met again is judged afresh (here: with new seeds).
+- budget: counts nodes kept (judged), not refinements; BFS stops at 0, DFS checks it only after a sibling set, so a
+  DFS visit entered with no budget left still adds one node (the official behaviour).
+- failure: the best node of the whole tree, the LAST one with the top value in pre-order (`Node.getBestV`, `>=`).
+BFS expands the whole frontier `branch` times per level, stops after a level whose best child has value > `end_gate`,
+else keeps the best `select_branch`. DFS expands one node `branch` times, returns when the best child passes, else
+recurses into the best `select_branch` children in order. A failed search is marked not passed (no training pair).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Generator, Iterable, Sequence
+from typing import Callable, Generator, Iterable, Literal, Sequence
 
-from evaluators.judging import get_parser, get_refine_parser, judge_messages, majority_vote, refine_messages
+from evaluators.judging import get_parser, judge_messages, majority_vote, parse_refinement_lenient, refine_messages
 from harness.backends.base import derive_seed
-from harness.errors import SparError
+from harness.options import Fraction, NonNegativeInt, PositiveInt, option, options
 from harness.types import ChatRequest, Completion, SamplingParams
 
 Requests = list[ChatRequest]
@@ -33,31 +40,52 @@ Search = Generator[Requests, Answers, "SearchResult"]
 ALGORITHMS = ("bfs", "dfs")
 
 
-@dataclass(frozen=True)
+@options
 class SearchConfig:
-    """Tree-search settings; defaults are the official driver's (BFS, 3/2/3, gate 0.5, 5 votes, budget 15)."""
+    """Tree-search settings; defaults are the official driver's (BFS, 3/2/3, gate 0.5, 5 votes, budget 15) and the
+    official retry counts (3 judging attempts of a tie, 3 x 3 refine requests)."""
 
-    algorithm: str = "bfs"
-    branch: int = 3
-    select_branch: int = 2
-    max_depth: int = 3
-    budget: int = 15
-    end_gate: float = 0.5
-    votes: int = 5
-    tie_retries: int = 3
-    refine_retries: int = 3
-    parser: str = "official"
-    refine_parser: str = "official"  # official: [[start]] ... [[end]]; lenient: also 'Refined Output:' or the reply
-    judge_sampling: SamplingParams = SamplingParams(temperature=0.7, top_p=1.0, max_new_tokens=2048)
-    refine_sampling: SamplingParams = SamplingParams(temperature=0.7, top_p=1.0, max_new_tokens=3072)
-    seed: int = 0
+    algorithm: Literal["bfs", "dfs"] = option("bfs", "search algorithm (the official driver passes bfs)")
+    branch: PositiveInt = option(3, "refinements asked per expanded node")
+    select_branch: PositiveInt = option(2, "children kept for the next level (BFS) / visited (DFS)")
+    max_depth: PositiveInt = option(3, "deepest level of refinements")
+    budget: PositiveInt = option(15, "judged nodes a tree may hold (official: decremented per kept child)")
+    end_gate: Fraction = option(0.5, "a child passes when its Yes fraction is strictly above this")
+    votes: PositiveInt = option(5, "judgments sampled per node (its value is their Yes fraction)")
+    tie_retries: NonNegativeInt = option(2, "re-judgings of a tied node after the first attempt (official get_value: "
+                                            "3 attempts in all), then the node is dropped")
+    refine_retries: NonNegativeInt = option(2, "re-asks of a child whose unwrapped refinement is empty (the BFS/DFS "
+                                               "loop: 3 calls of get_refine in all)")
+    refine_parse_retries: NonNegativeInt = option(2, "re-asks inside one get_refine call of a reply without "
+                                                     "[[start]] (official: 3 requests in all)")
+    parser: Literal["official", "strict", "lenient"] = option("official", "verdict parser of the judgments")
+    refine_parser: Literal["official", "lenient"] = option(
+        "official", "official: unwrap_refine_cot ([[start]] ... [[end]]); lenient (small models, not the paper's): "
+                    "also 'Refined Output:' or the whole reply when there is no [[start]]")
+    judge_sampling: SamplingParams = option(SamplingParams(temperature=0.7, top_p=1.0, max_new_tokens=2048),
+                                            "decoding of the judgments (official: T 0.7, top-p 1.0, 2048 tokens)")
+    refine_sampling: SamplingParams = option(SamplingParams(temperature=0.7, top_p=1.0, max_new_tokens=3072),
+                                             "decoding of the refinements (official: T 0.7, top-p 1.0, 3072 tokens)")
+    seed: int = option(0, "base of every request seed")
 
-    def __post_init__(self) -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise SparError(f"search.algorithm {self.algorithm!r}: choose from {', '.join(ALGORITHMS)}")
-        for name in ("branch", "select_branch", "max_depth", "budget", "votes"):
-            if getattr(self, name) < 1:
-                raise SparError(f"search.{name} must be at least 1, got {getattr(self, name)}")
+
+def unwrap_refinement(reply: str) -> str | None:
+    """The official `unwrap_refine_cot`: None when there is no `[[start]]` (the official call raises), else the text
+    between the first and the second `[[start]]`, up to the first `[[end]]` in it, stripped (possibly empty)."""
+    if "[[start]]" not in reply:
+        return None
+    return reply.split("[[start]]")[1].split("[[end]]")[0].strip()
+
+
+def unwrap_refinement_lenient(reply: str) -> str | None:
+    """The official rule when the reply has `[[start]]`; else 'Refined Output:' or the whole reply (None if blank)."""
+    if "[[start]]" in reply:
+        return unwrap_refinement(reply)
+    return parse_refinement_lenient(reply)
+
+
+REFINE_UNWRAPPERS: dict[str, Callable[[str], str | None]] = {"official": unwrap_refinement,
+                                                            "lenient": unwrap_refinement_lenient}
 
 
 @dataclass
@@ -81,10 +109,12 @@ class SearchResult:
     nodes: list[Node]
     final: int  # id of the returned node
     passed: bool
-    refinements: int = 0  # refinements produced (what the budget counts)
-    refine_failures: int = 0  # replies without a parseable [[start]] ... [[end]] after all retries
-    dropped_ties: int = 0  # nodes dropped because their judgments stayed tied
+    refinements: int = 0  # parsed refinements (kept or dropped by a tie)
+    refine_failures: int = 0  # children given up after every refine attempt
+    dropped_ties: int = 0  # refinements dropped because their judgments stayed tied
     invalid_judgments: int = 0
+    refine_requests: int = 0
+    judge_requests: int = 0
 
     @property
     def final_node(self) -> Node:
@@ -121,62 +151,117 @@ class _Tree:
     root: Root
     cfg: SearchConfig
     nodes: list[Node] = field(default_factory=list)
-    values: dict[str, Node] = field(default_factory=dict)  # judged response text -> its vote (the official cache)
+    values: dict[str, object] = field(default_factory=dict)  # judged text -> its vote (the official value cache)
+    rounds: dict[str, int] = field(default_factory=dict)  # judged text -> fresh judgings started (ties re-judge)
     refinements: int = 0
     refine_failures: int = 0
     dropped_ties: int = 0
     invalid_judgments: int = 0
+    refine_requests: int = 0
+    judge_requests: int = 0
 
     def seed(self, *parts: object) -> int:
         return derive_seed(self.cfg.seed, self.root.key, *parts)
 
+    @property
+    def kept(self) -> int:
+        return len(self.nodes) - 1
+
     def expand(self, parents: Sequence[Node], k: int) -> Generator[Requests, Answers, list[Node]]:
-        """Ask for `k` refinements of each parent (all at once), re-asking unparseable ones; judge the new responses;
-        return the children that got a value, in (parent, child) order."""
-        cfg, parse_refinement = self.cfg, get_refine_parser(self.cfg.refine_parser)
-        slots = [(p, c) for p in parents for c in range(k)][: max(0, cfg.budget - self.refinements)]
-        got: dict[tuple[int, int], tuple[str, str]] = {}
-        todo = list(slots)
-        for attempt in range(cfg.refine_retries + 1):
-            if not todo:
+        """`k` children of each parent, in (parent, child) order as the official loops make them; stops after the
+        kept child that spends the budget. Slots go out in chunks of the budget left (one when none is left), so a
+        chunk can only spend the budget on its last slot: batching never asks for a child the official loop would
+        not have asked for."""
+        slots = [(p, c) for p in parents for c in range(k)]
+        children: list[Node] = []
+        done = 0
+        while done < len(slots):
+            chunk = slots[done: done + max(self.cfg.budget - self.kept, 1)]
+            done += len(chunk)
+            made = yield from self.refine(chunk)
+            votes = yield from self.judge([text for _, text, _ in made])
+            for (parent, text, cot), vote in zip(made, votes):
+                if vote is None:
+                    self.dropped_ties += 1
+                    continue
+                node = Node(len(self.nodes), parent.id, parent.depth + 1, text, vote.critique, vote.value,
+                            vote.yes, vote.no, vote.invalid, cot)
+                self.nodes.append(node)
+                children.append(node)
+            if self.kept >= self.cfg.budget:
                 break
-            requests = [ChatRequest(refine_messages(self.root.prompt, p.response, p.critique or ""),
-                                    cfg.refine_sampling, seed=self.seed("refine", p.id, c, attempt))
-                        for p, c in todo]
-            answers = yield requests
-            retry = []
-            for (p, c), comps in zip(todo, answers):
-                refined = parse_refinement(comps[0].text)
-                if refined is None:
-                    retry.append((p, c))
-                else:
-                    got[(p.id, c)] = (refined, comps[0].text)
-            todo = retry
-        self.refine_failures += len(todo)
-        self.refinements += len(got)
-        made = [(p, got[(p.id, c)]) for p, c in slots if (p.id, c) in got]
-        votes = yield from self.judge([text for _, (text, _) in made])
-        children = []
-        for (parent, (text, cot)), vote in zip(made, votes):
-            if vote is None:
-                self.dropped_ties += 1
-                continue
-            node = Node(len(self.nodes), parent.id, parent.depth + 1, text, vote.critique, vote.value,
-                        vote.yes, vote.no, vote.invalid, cot)
-            self.nodes.append(node)
-            children.append(node)
         return children
 
+    def refine(self, slots: Sequence[tuple[Node, int]]) -> Generator[Requests, Answers, list[tuple[Node, str, str]]]:
+        """One refinement per slot with the official nested retries: a reply without [[start]] is re-asked inside
+        `get_refine` (refine_parse_retries), an empty unwrapped one by the search loop (refine_retries)."""
+        cfg, unwrap = self.cfg, REFINE_UNWRAPPERS[self.cfg.refine_parser]
+        state = {i: (0, 0) for i in range(len(slots))}  # slot -> (outer attempt, inner attempt)
+        got: dict[int, tuple[str, str]] = {}
+        while state:
+            order = sorted(state)
+            requests = [ChatRequest(refine_messages(self.root.prompt, slots[i][0].response, slots[i][0].critique or ""),
+                                    cfg.refine_sampling, seed=self.seed("refine", slots[i][0].id, slots[i][1],
+                                                                        *state[i]))
+                        for i in order]
+            self.refine_requests += len(requests)
+            answers = yield requests
+            for i, comps in zip(order, answers):
+                reply = comps[0].text
+                refined = unwrap(reply)
+                outer, inner = state.pop(i)
+                if refined:
+                    got[i] = (refined, reply)
+                    continue
+                if refined is None and inner < cfg.refine_parse_retries:
+                    state[i] = (outer, inner + 1)
+                elif outer < cfg.refine_retries:
+                    state[i] = (outer + 1, 0)
+                else:
+                    self.refine_failures += 1
+        self.refinements += len(got)
+        return [(slots[i][0], *got[i]) for i in range(len(slots)) if i in got]
+
     def judge(self, texts: Sequence[str]) -> Generator[Requests, Answers, list]:
-        """Votes for `texts` (None where the tie never broke); texts judged before in this tree are not re-asked."""
+        """Votes for `texts` (None where the tie never broke), as the official per-child `get_step_value` calls would
+        give them: a text judged before in this tree comes from the cache; a text whose judging tied is not cached,
+        so its next occurrence is judged afresh."""
+        out: list = [None] * len(texts)
+        pending = list(range(len(texts)))
+        while pending:
+            fresh: dict[str, int] = {}
+            later = []
+            for i in pending:
+                if texts[i] in self.values:
+                    out[i] = self.values[texts[i]]
+                elif texts[i] in fresh:
+                    later.append(i)
+                else:
+                    fresh[texts[i]] = i
+            if not fresh:
+                break
+            votes = yield from self.judge_fresh(list(fresh))
+            for text, vote in zip(fresh, votes):
+                out[fresh[text]] = vote
+            pending = later
+        return out
+
+    def judge_fresh(self, texts: Sequence[str]) -> Generator[Requests, Answers, list]:
+        """One official `get_value` call per text: up to 1 + tie_retries attempts of `votes` samples. Each attempt
+        (and each fresh judging of a text met again) is its own seed, so a retry really resamples."""
         cfg, parser = self.cfg, get_parser(self.cfg.parser)
-        result: dict[str, object] = {t: self.values[t] for t in texts if t in self.values}
-        todo = list(dict.fromkeys(t for t in texts if t not in result))
+        rounds = {}
+        for t in texts:
+            rounds[t] = self.rounds.get(t, 0)
+            self.rounds[t] = rounds[t] + 1
+        result: dict[str, object] = {}
+        todo = list(texts)
         for attempt in range(cfg.tie_retries + 1):
             if not todo:
                 break
             requests = [ChatRequest(judge_messages(self.root.prompt, t), cfg.judge_sampling, n=cfg.votes,
-                                    seed=self.seed("judge", _text_id(t), attempt)) for t in todo]
+                                    seed=self.seed("judge", _text_id(t), rounds[t], attempt)) for t in todo]
+            self.judge_requests += len(requests)
             answers = yield requests
             retry = []
             for text, comps in zip(todo, answers):
@@ -187,19 +272,29 @@ class _Tree:
                 else:
                     result[text] = self.values[text] = vote
             todo = retry
-        for text in todo:
-            result[text] = None
-        return [result[t] for t in texts]
+        return [result.get(t) for t in texts]
+
+    def last_best(self) -> Node:
+        """The official `root.getBestV()`: pre-order over children in creation order, `>=`, root value 0."""
+        children: dict[int, list[Node]] = {}
+        for n in self.nodes[1:]:
+            children.setdefault(n.parent, []).append(n)
+
+        def best(node: Node) -> tuple[Node, float]:
+            top, top_value = node, node.value or 0.0
+            for child in children.get(node.id, []):
+                sub, sub_value = best(child)
+                if sub_value >= top_value:
+                    top, top_value = sub, sub_value
+            return top, top_value
+
+        return best(self.nodes[0])[0]
 
     def result(self, passed_node: Node | None) -> SearchResult:
-        if passed_node is not None:
-            final, passed = passed_node, True
-        else:
-            candidates = self.nodes[1:] or self.nodes
-            final = max(candidates, key=lambda n: (n.value or 0.0, -n.id))
-            passed = False
+        final, passed = (passed_node, True) if passed_node is not None else (self.last_best(), False)
         return SearchResult(self.root.key, self.root.prompt, self.nodes, final.id, passed, self.refinements,
-                            self.refine_failures, self.dropped_ties, self.invalid_judgments)
+                            self.refine_failures, self.dropped_ties, self.invalid_judgments, self.refine_requests,
+                            self.judge_requests)
 
 
 def _best(nodes: Sequence[Node], k: int) -> list[Node]:
@@ -210,14 +305,14 @@ def _bfs(tree: _Tree) -> Search:
     cfg = tree.cfg
     frontier = [tree.nodes[0]]
     for _ in range(cfg.max_depth):
-        if not frontier or tree.refinements >= cfg.budget:
-            break
         children = yield from tree.expand(frontier, cfg.branch)
         if not children:
             break
         best = _best(children, 1)[0]
-        if (best.value or 0.0) > cfg.end_gate:
+        if (best.value or 0.0) > cfg.end_gate:  # the gate is checked even on the level that spent the budget
             return tree.result(best)
+        if tree.kept >= cfg.budget:
+            break
         frontier = _best(children, min(cfg.select_branch, cfg.branch))
     return tree.result(None)
 
@@ -226,7 +321,7 @@ def _dfs(tree: _Tree) -> Search:
     cfg = tree.cfg
 
     def visit(node: Node) -> Generator[Requests, Answers, Node | None]:
-        if node.depth >= cfg.max_depth or tree.refinements >= cfg.budget:
+        if node.depth >= cfg.max_depth:
             return None
         children = yield from tree.expand([node], cfg.branch)
         if not children:
@@ -234,6 +329,8 @@ def _dfs(tree: _Tree) -> Search:
         best = _best(children, 1)[0]
         if (best.value or 0.0) > cfg.end_gate:
             return best
+        if tree.kept >= cfg.budget:  # official DFS_sub: `if budget <= 0` only after the gate, never on entry
+            return None
         for child in _best(children, min(cfg.select_branch, cfg.branch)):
             found = yield from visit(child)
             if found is not None:

@@ -26,7 +26,13 @@ def _vllm(**kw: Any) -> Backend:
     return VLLMBackend(**kw)
 
 
-BACKENDS: dict[str, Callable[..., Backend]] = {"hf": _hf, "openai": _openai, "vllm": _vllm}
+def _fake(**kw: Any) -> Backend:
+    from harness.backends.fake import FakeBackend
+
+    return FakeBackend(**kw)
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {"hf": _hf, "openai": _openai, "vllm": _vllm, "fake": _fake}
 
 
 def make_backend(name: str, **kw: Any) -> Backend:
