@@ -214,7 +214,8 @@ class FollowBenchEvaluator(Evaluator):
     name = "followbench"
     Options = FollowBenchOptions
     searchable = True
-    headline = tuple(f"ssr_lv{k}" for k in LEVELS) + ("ssr_avg", "hsr_avg")  # CSL (a count) is in metrics.json
+    headline = tuple(f"ssr_lv{k}" for k in LEVELS) + ("ssr_avg", "hsr_avg")  # CSL: summary_rows, as a count
+    formats = FORMATS
 
     def __init__(self, options=None, judge=None) -> None:
         super().__init__(options, judge)
@@ -228,14 +229,22 @@ class FollowBenchEvaluator(Evaluator):
     def describe(self) -> dict:
         return {"protocol": "official FollowBench (rule checks + per-category LLM judge prompts)",
                 "categories": self.categories, "invalid_policy": self.invalid_policy,
+                "judgment_parsing": "official paring_discriminative_generation (list read with ast.literal_eval); "
+                                    "nested or non-string list elements are invalid",
+                "judge_votes": self.judge.votes, "vote_rule": VOTE_RULE,
+                "all_invalid_subset": "None (n/a) with the count of invalid judgments, under either policy",
                 "overall": "mean over the scored categories, per level"}
 
     def load(self, source: str | None, limit: int | None = None) -> LoadedData:
         source = locate(source, HUB_ID, LOCAL_DIR)
         path = Path(source)
         items: list[FBItem] = []
+        left_out: set[str] = set()  # instructions the run leaves out (--limit, other categories)
         provenance: dict[str, Any] = {"categories": {}}
         if path.is_dir():
+            for cat in CATEGORIES:
+                if cat not in self.categories:
+                    left_out.update(_instructions_if_readable(path / f"{cat}_constraints.json", cat))
             for cat in self.categories:
                 file = path / f"{cat}_constraints.json"
                 if not file.is_file():
@@ -243,16 +252,23 @@ class FollowBenchEvaluator(Evaluator):
                 rows = read_json_list(file, "items")
                 cat_items = _rows_to_items(rows, cat, file)
                 items += cat_items[:limit] if limit else cat_items
+                left_out.update(it.instruction for it in (cat_items[limit:] if limit else []))
                 provenance["categories"][cat] = {"path": str(file.resolve()), "sha256": sha256_of(file)}
         elif path.exists():
             raise SparError(f"{source}: FollowBench data is a folder of <category>_constraints.json files")
         else:
             rows, provenance["hub"] = load_hub_rows(source)
+            left_out.update(r["instruction"] for r in rows if r.get("category") not in self.categories
+                            and isinstance(r.get("instruction"), str))
             for cat in self.categories:
                 cat_items = _rows_to_items([r for r in rows if r.get("category") == cat], cat, source)
                 items += cat_items[:limit] if limit else cat_items
+                left_out.update(it.instruction for it in (cat_items[limit:] if limit else []))
         provenance.update(num_items=len(items), limit=limit, limit_applies_to="items per category")
-        return LoadedData(items, provenance)
+        data = LoadedData(items, provenance)
+        # `match_outputs` ignores answers to these instead of calling them unknown
+        data.left_out = frozenset(left_out - {it.instruction for it in items})  # type: ignore[attr-defined]
+        return data
 
     def requests(self, data: LoadedData, config: GenerationConfig) -> list[ChatRequest]:
         system = (Message("system", config.system_prompt),) if config.system_prompt else ()
@@ -263,31 +279,95 @@ class FollowBenchEvaluator(Evaluator):
         return [self.judge.request((Message("user", judge_prompt(it.category, it.chain, r)),))
                 for it, r in zip(data.items, responses) if it.method == "llm"]
 
+    # -- outputs made elsewhere ---------------------------------------------------------------------------------
     def match_outputs(self, data: LoadedData, path: str, fmt: str | None = None, allow_partial: bool = False,
                       skip_invalid: bool = False) -> tuple[LoadedData, list[str]]:
-        from harness.data import read_jsonl
+        """Responses made elsewhere, paired with the items by instruction text; see `FORMATS`.
 
-        by_instruction = {it.instruction: it for it in data.items}
-        matched, responses, seen = [], [], set()
-        for line, row in enumerate(read_jsonl(path), 1):
-            prompt = require(row, "prompt", str, path, line)
-            response = require(row, "response", str, path, line)
-            item = by_instruction.get(prompt)
-            if item is None:
-                raise DataError(path, f"instruction not found in FollowBench: {prompt[:60]!r}", line, "prompt")
-            if prompt in seen:
-                raise DataError(path, "a second response for this instruction", line, "prompt")
-            seen.add(prompt)
-            matched.append(item)
-            responses.append(response)
-        if not matched:
-            raise SparError(f"{path}: no responses in the file")
-        order = {id(it): i for i, it in enumerate(data.items)}  # keep the data's order (level chains for CSL)
-        pairs = sorted(zip(matched, responses), key=lambda p: order[id(p[0])])
-        source = dict(data.source, responses={"path": str(Path(path).resolve()), "sha256": sha256_of(path)},
-                      num_items=len(pairs))
-        return LoadedData([p[0] for p in pairs], source), [p[1] for p in pairs]
+        A line for an instruction the run leaves out (`--limit`, a category not selected) is ignored (counted in
+        coverage.outside_selection); any other bad line (malformed, wrong field type, unknown instruction, an
+        instruction answered twice) is an error naming file:line and field, or with `skip_invalid` counted by
+        reason in `source["excluded"]` and left out (the first answer is kept)."""
+        root = Path(path)
+        files, fmt = self._outputs_files(root, fmt)
+        filt = LineFilter(skip_invalid)
+        left_out = getattr(data, "left_out", frozenset())
+        by_instruction: dict[str | None, dict[str, FBItem]] = {None: {}}
+        for it in data.items:
+            by_instruction[None][it.instruction] = it
+            by_instruction.setdefault(it.category, {})[it.instruction] = it
+        found: dict[int, tuple[str, int, str]] = {}  # id(item) -> (file, line, response)
+        outside = 0
+        for file, cat in files:
+            errors: list[DataError] | None = [] if skip_invalid else None
+            rows = iter_jsonl(file, errors)
+            filt.take(errors or ())
+            file_fmt = fmt or _detect_format(file, rows)
+            lookup = by_instruction.get(cat, {}) if cat is not None else by_instruction[None]
+            for line, row in rows:
+                try:
+                    prompt, response, field = _read_row(row, file_fmt, file, line)
+                except DataError as err:
+                    filt.bad("bad_field", err)
+                    continue
+                item = lookup.get(prompt)
+                if item is None:
+                    if prompt in left_out:
+                        outside += 1
+                    else:
+                        where = f"the {cat} items" if cat is not None else "FollowBench"
+                        filt.bad("unknown_item", DataError(file, f"instruction not found in {where}: {prompt[:60]!r}",
+                                                           line, field))
+                    continue
+                if id(item) in found:
+                    first = found[id(item)]
+                    at = f"line {first[1]}" if first[0] == str(file) else f"{first[0]}:{first[1]}"
+                    filt.bad("duplicate", DataError(file, f"a second response for this instruction (first at {at})",
+                                                    line, field))
+                    continue
+                found[id(item)] = (str(file), line, response)
+        matched = [it for it in data.items if id(it) in found]  # the data's order (level chains for CSL)
+        per_category = {cat: {"scored": sum(id(it) in found for it in data.items if it.category == cat),
+                              "total": sum(it.category == cat for it in data.items)}
+                        for cat in dict.fromkeys(it.category for it in data.items)}
+        cov = coverage(len(matched), len(data.items), per_category, outside)
+        missing = next((it for it in data.items if id(it) not in found), None)
+        check_coverage(root, cov, "FollowBench instructions", allow_partial,
+                       None if missing is None else f"{missing.category} example {missing.example_id} level "
+                                                    f"{missing.level}")
+        if root.is_dir():
+            responses = {"path": str(root.resolve()), "format": fmt,
+                         "files": {cat: {"path": str(f.resolve()), "sha256": sha256_of(f)} for f, cat in files}}
+        else:
+            responses = {"path": str(root.resolve()), "sha256": sha256_of(root), "format": fmt or file_fmt}
+        source = dict(data.source, responses=responses, num_items=len(matched), coverage=cov)
+        if skip_invalid:
+            source.update(excluded=dict(filt.counts), excluded_examples=dict(filt.first))
+        return LoadedData(matched, source), [found[id(it)][2] for it in matched]
 
+    def _outputs_files(self, path: Path, fmt: str | None) -> tuple[list[tuple[Path, str | None]], str | None]:
+        """The files to read, each with the category it answers (None: any), and the format (None: detect)."""
+        if fmt is not None and fmt not in FORMATS:
+            raise SparError(f"--format {fmt!r}: followbench accepts {', '.join(FORMATS)}")
+        if path.is_dir():
+            if fmt == "jsonl":
+                raise SparError(f"{path}: a folder; --format jsonl reads one file")
+            files = [(path / API_OUTPUT_FILE.format(cat), cat) for cat in self.categories
+                     if (path / API_OUTPUT_FILE.format(cat)).is_file()]
+            if not files:
+                expected = ", ".join(API_OUTPUT_FILE.format(c) for c in self.categories)
+                raise SparError(f"{path}: a folder without {expected} (the official api_output/<model>/ layout)")
+            return files, "api-output"
+        if not path.exists():
+            raise SparError(f"{path}: no such file")
+        named = re.fullmatch(r"(\w+)_constraint\.jsonl", path.name)
+        cat = named.group(1) if named and named.group(1) in CATEGORIES else None
+        if cat is not None and cat not in self.categories:
+            raise SparError(f"{path}: answers the {cat} category, but this run scores "
+                            f"{', '.join(self.categories)} (followbench.categories)")
+        return [(path, cat)], fmt
+
+    # -- scoring ------------------------------------------------------------------------------------------------
     def score(self, data: LoadedData, responses: Sequence[str], judgments=None) -> ScoreResult:
         judged = iter(judgments or [])
         samples = []
@@ -298,10 +378,11 @@ class FollowBenchEvaluator(Evaluator):
                 texts = next(judged, None)
                 if texts is None:
                     raise SparError("followbench: fewer judge outputs than LLM-judged items")
-                parsed = parse_judgment(texts[0], it.level)
-                sample["judgment"] = texts[0]
-                sample["judgment_valid"] = parsed is not None
-                hard, soft = parsed if parsed is not None else (0, 0.0)
+                texts = [texts] if isinstance(texts, str) else list(texts)
+                verdicts, tally = vote_constraints(texts, it.level)
+                sample.update(judgments=texts, votes=tally, constraints=verdicts,
+                              judgment_valid=verdicts is not None)
+                hard, soft = (int(all(verdicts)), sum(verdicts) / it.level) if verdicts is not None else (0, 0.0)
             else:
                 if it.method == "example_rule":
                     ok = example_check(it.target, response)
@@ -312,29 +393,102 @@ class FollowBenchEvaluator(Evaluator):
                 hard, soft = int(ok), float(ok)
             sample.update(hard=hard, soft=soft)
             samples.append(sample)
-        return ScoreResult(samples, compute_metrics(samples, self.invalid_policy))
+        metrics = compute_metrics(samples, self.invalid_policy)
+        return ScoreResult(samples, attach_coverage(metrics, data.source))
+
+    def summary_rows(self, metrics: dict) -> list[tuple[str, Any]]:
+        """SSR Lv-1..5, ssr_avg, hsr_avg (fractions) and "csl (levels)": CSL is a count of levels 0-5, not a
+        fraction; a row whose name ends with `LEVELS_SUFFIX` is printed as a number, not a percentage. None = n/a
+        (no valid judgment in that subset)."""
+        rows = [(k, metrics.get(k)) for k in self.headline]
+        return rows + [("csl" + LEVELS_SUFFIX, metrics.get("csl"))]
+
+    def detail_tables(self, metrics: dict) -> list[tuple[str, list[str], list[list[Any]]]]:
+        """The per-category view of the FollowBench paper: HSR and SSR per level (fractions), CSL (a count of levels:
+        its column name ends with `LEVELS_SUFFIX`), invalid judgments; None = n/a."""
+        columns = (["category"] + [f"hsr_lv{k}" for k in LEVELS] + [f"ssr_lv{k}" for k in LEVELS]
+                   + ["csl" + LEVELS_SUFFIX, "invalid_judgments"])
+        rows = [[cat] + [c["hsr"][str(k)] for k in LEVELS] + [c["ssr"][str(k)] for k in LEVELS]
+                + [c["csl"], c["invalid_judgments"]] for cat, c in metrics.get("per_category", {}).items()]
+        if not rows:
+            return []
+        counts = metrics.get("counts", {})
+        rows.append(["overall"] + [metrics.get(f"hsr_lv{k}") for k in LEVELS] + [metrics.get(f"ssr_lv{k}")
+                                                                                 for k in LEVELS]
+                    + [metrics.get("csl"), counts.get("invalid_judgments", 0)])
+        return [("FollowBench per category", columns, rows)]
+
+
+def _instructions_if_readable(file: Path, category: str) -> set[str]:
+    """The instructions of a category the run does not score (to recognise answers to it); unreadable: none."""
+    try:
+        return {it.instruction for it in _rows_to_items(read_json_list(file, "items"), category, file)}
+    except SparError:
+        return set()
+
+
+def _detect_format(path: Path, rows: list[tuple[int, dict]]) -> str:
+    """The outputs format from the file's first object: the official api_output lines have `choices`; spar's
+    JSONL has `response`."""
+    if not rows:
+        raise SparError(f"{path}: no responses in the file")
+    line, row = rows[0]
+    if "choices" in row:
+        return "api-output"
+    if "response" in row:
+        return "jsonl"
+    fields = ", ".join(sorted(row)[:8]) or "none"
+    raise SparError(f"{path}:{line}: not a FollowBench outputs format (fields: {fields}); --format accepts: "
+                    f"{FORMAT_HELP}")
+
+
+def _read_row(row: dict, fmt: str, path: Path, line: int) -> tuple[str, str, str]:
+    """(instruction, response, the instruction's field name) of one outputs line."""
+    if fmt == "api-output":
+        # model_inference_vllm.py writes `prompt`; model_inference.py keeps the api_input line's `prompt_new`
+        field = "prompt" if "prompt" in row or "prompt_new" not in row else "prompt_new"
+        if field not in row:
+            raise DataError(path, "missing (api_output lines hold the instruction in `prompt` or `prompt_new`)",
+                            line, "prompt")
+        prompt = require(row, field, str, path, line)
+        choices = require(row, "choices", list, path, line)
+        first = require({"c": choices[0]} if choices else {}, "c", dict, path, line, "choices[0]")
+        message = require(first, "message", dict, path, line, "choices[0].message")
+        return prompt, require(message, "content", str, path, line, "choices[0].message.content"), field
+    prompt = require(row, "prompt", str, path, line)
+    return prompt, require(row, "response", str, path, line), "prompt"
 
 
 def compute_metrics(samples: Sequence[dict], invalid_policy: str = "zero") -> dict:
+    """HSR/SSR per category and level, CSL per category, and their means over categories (see the module
+    docstring for the invalid-judgment policies and the all-invalid rule)."""
     per_category: dict[str, dict] = {}
     for cat in dict.fromkeys(s["category"] for s in samples):
         rows = [s for s in samples if s["category"] == cat]
-        counted = [s for s in rows if invalid_policy == "zero" or s.get("judgment_valid", True)]
-        hsr, ssr, n = {}, {}, {}
+        hsr, ssr, n, invalid = {}, {}, {}, {}
         for k in LEVELS:
-            at = [s for s in counted if s["level"] == k]
-            n[k] = len(at)
-            hsr[k] = sum(s["hard"] for s in at) / len(at) if at else None
-            ssr[k] = sum(s["soft"] for s in at) / len(at) if at else None
-        groups: dict[int, dict[int, int]] = {}
+            at = [s for s in rows if s["level"] == k]
+            invalid[k] = sum(1 for s in at if s.get("judgment_valid") is False)
+            counted = [s for s in at if invalid_policy == "zero" or s.get("judgment_valid", True)]
+            if invalid[k] == len(at):  # nothing valid at this level (or no item): n/a, not 0
+                counted = []
+            n[k] = len(counted)
+            hsr[k] = sum(s["hard"] for s in counted) / len(counted) if counted else None
+            ssr[k] = sum(s["soft"] for s in counted) / len(counted) if counted else None
+        groups: dict[int, dict[int, tuple[int, bool]]] = {}
         for s in rows:
-            groups.setdefault(s["example_id"], {})[s["level"]] = s["hard"] if s.get("judgment_valid", True) else 0
+            valid = s.get("judgment_valid", True)
+            groups.setdefault(s["example_id"], {})[s["level"]] = (s["hard"] if valid else 0, valid)
         complete = [g for g in groups.values() if set(g) == set(LEVELS)]
-        csl = [next((k - 1 for k in LEVELS if g[k] != 1), 5) for g in complete]
+        if invalid_policy == "exclude":
+            complete = [g for g in complete if all(valid for _, valid in g.values())]
+        elif all(not valid for g in complete for _, valid in g.values()):
+            complete = []  # every judgment of the category invalid: n/a
+        csl = [next((k - 1 for k in LEVELS if g[k][0] != 1), 5) for g in complete]
         per_category[cat] = {
             "hsr": {str(k): v for k, v in hsr.items()}, "ssr": {str(k): v for k, v in ssr.items()},
             "csl": sum(csl) / len(csl) if csl else None, "csl_groups": len(csl), "items_per_level": n,
-            "invalid_judgments": sum(1 for s in rows if s.get("judgment_valid") is False),
+            "invalid_judgments": sum(invalid.values()), "invalid_per_level": invalid,
             "methods": {m: sum(s["method"] == m for s in rows) for m in sorted({s["method"] for s in rows})}}
     metrics: dict[str, Any] = {}
     for k in LEVELS:

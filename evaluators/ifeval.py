@@ -9,13 +9,19 @@ drives them exactly as the official `evaluation_main.py` does:
 Two sources of run-to-run variation in the official scorer are pinned, and the record says so:
 - `langdetect` is seeded (DetectorFactory.seed = 0), as the benchmark notes recommend;
 - `keywords:letter_frequency` with a one-character non-letter (keys 1122 and 1129 ask for `#` and `!`): the
-  official google-research checker counts that character as given; lm-eval's copy instead replaces it with
-  `random.choice(ascii_letters)`, which makes the verdict change with Python's random state. Here the official
-  reading is restored (the character is counted as given), so these verdicts are the official ones and
-  reproducible.
+  official google-research checker (`LetterFrequencyChecker.build_description`, current code) and lm-eval's copy
+  replace any letter outside a-z with `random.choice(string.ascii_letters)`, so their verdicts on these two keys
+  change with Python's random state. spar makes the deterministic choice of counting the character as given (as
+  an earlier revision of the official checker did); this is a deliberate deviation, listed in the README.
 - any other argument a checker finds unusable makes both implementations draw from Python's `random`; every
   instruction is built under its own fixed seed, derived from (prompt key, instruction index, instruction id), so
   such verdicts are reproducible too (the official ones are random). The global random state is left untouched.
+
+`spar score ifeval` reads responses made elsewhere (`match_outputs`, `FORMATS`): spar's JSONL (`key` or `prompt`,
+and `response`), or lm-eval's `--log_samples` file for the ifeval task (samples_ifeval_<date>.jsonl, as
+lm_eval/evaluator.py and loggers/evaluation_tracker.py write it in lm-eval 0.4: `doc` with the dataset row,
+`resps` = [[generation]], `filtered_resps` = [response scored]; spar scores `filtered_resps[0]`, the text lm-eval's
+`process_results` received). The format is detected from the first line unless given.
 """
 
 from __future__ import annotations
@@ -117,8 +123,8 @@ class IFEvalEvaluator(Evaluator):
 
     def describe(self) -> dict:
         return {"checkers": "lm_eval.tasks.ifeval.instructions_registry", "langdetect_seed": LANGDETECT_SEED,
-                "letter_frequency_non_letter": "counted as given (official google-research semantics; lm-eval "
-                                               "substitutes a random letter)",
+                "letter_frequency_non_letter": "counted as given (deterministic; the official checker and lm-eval "
+                                               "substitute a random letter)",
                 "unusable_argument_policy": "python random seeded per instruction with "
                                             "derive_seed('ifeval', key, index, instruction_id)",
                 "loose_variants": 8, "kwargs_none_dropped": True}
@@ -142,7 +148,8 @@ class IFEvalEvaluator(Evaluator):
         provenance.update(num_items=len(items), limit=limit)
         data = LoadedData(items, provenance)
         # what `--limit` left out: `match_outputs` ignores answers to these instead of calling them unknown
-        data.left_out = frozenset([it.key for it in left_out] + [it.prompt for it in left_out])  # type: ignore[attr-defined]
+        ids = [it.key for it in left_out] + [it.prompt for it in left_out]
+        data.left_out = frozenset(ids)  # type: ignore[attr-defined]
         return data
 
     def requests(self, data: LoadedData, config: GenerationConfig) -> list[ChatRequest]:
@@ -228,7 +235,7 @@ class IFEvalEvaluator(Evaluator):
         random.seed(derive_seed("ifeval", item.key, index, inst_id))
         try:
             instruction.build_description(**item.kwargs[index])
-            _restore_official_letter(inst_id, instruction, item.kwargs[index])
+            _count_letter_as_given(inst_id, instruction, item.kwargs[index])
             args = instruction.get_instruction_args()
             if args and "prompt" in args:
                 instruction.build_description(prompt=item.prompt)
@@ -294,8 +301,8 @@ def detect_format(path: Path, rows: list[tuple[int, dict]]) -> str:
     line, row = rows[0]
     if "doc" in row and ("filtered_resps" in row or "resps" in row):
         return "lm-eval"
-    if "response" in row:
-        return "jsonl"
+    if "response" in row or "prompt" in row or "key" in row:
+        return "jsonl"  # spar's own format; a missing `response` is then named by the line check
     fields = ", ".join(sorted(row)[:8]) or "none"
     raise SparError(f"{path}:{line}: not an IFEval outputs format (fields: {fields}); --format accepts: "
                     f"{FORMAT_HELP}")
@@ -342,9 +349,10 @@ def _read_row(row: dict, fmt: str, path: Path, line: int) -> tuple[int | None, s
     return key, prompt, response, "key", "prompt"
 
 
-def _restore_official_letter(inst_id: str, instruction: Any, kwargs: dict) -> None:
-    """lm-eval rejects one-character non-letters for letter_frequency (the official checker accepts any single
-    character); put the requested character back so the check counts it, as the official scorer does."""
+def _count_letter_as_given(inst_id: str, instruction: Any, kwargs: dict) -> None:
+    """The official checker and lm-eval replace a one-character non-letter for letter_frequency with a random
+    letter; put the requested character back so the check counts it: a deterministic verdict (a documented
+    deviation)."""
     letter = kwargs.get("letter")
     if inst_id == "keywords:letter_frequency" and isinstance(letter, str) and len(letter) == 1:
         instruction._letter = letter.strip().lower()

@@ -273,7 +273,7 @@ def _run(args: argparse.Namespace, console) -> int:
 def _run_experiment(args: argparse.Namespace, console, reporter) -> int:
     from harness import suite
     from training.config import load_run_config
-    from training.loop import run_experiment, summary_row
+    from training.loop import check_prompts, run_experiment, summary_row
 
     overrides = list(args.overrides)
     if args.output:
@@ -281,6 +281,7 @@ def _run_experiment(args: argparse.Namespace, console, reporter) -> int:
     if args.iterations is not None:
         overrides.append(f"iterations={_int(args.iterations, '--iterations')}")
     run_cfg = load_run_config(args.config, overrides)
+    check_prompts(run_cfg)  # cheap checks first; then the eval data, all before any work
     records = run_experiment(run_cfg, reporter, evaluate=suite.checkpoint_evaluator(run_cfg, reporter))
     console.print(iteration_table([summary_row(r) for r in records if r["status"] == "finished"],
                                   f"{run_cfg.experiment}: per-iteration summary (scores in %)"))

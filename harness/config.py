@@ -174,7 +174,9 @@ def load_eval_config(yaml_path: str | None = None, flags: dict[str, Any] | None 
             set_dotted(data, key, raw)
             lines[tuple(key.split("."))] = "--" + next(f for f, k in ALL_FLAGS if k == key)
     for item in overrides or []:
-        set_dotted(data, *parse_override(item))
+        key, value = parse_override(item)
+        set_dotted(data, key, value)
+        lines[tuple(key.split("."))] = f"--set {key}"
     for item in bench or []:
         key, value = parse_override(item)
         if "." not in key:

@@ -222,10 +222,12 @@ def check_coverage(path: Any, cov: dict, what: str, allow_partial: bool, first_m
 
 def attach_coverage(metrics: dict, source: dict) -> dict:
     """Copy the coverage of a matched outputs file into `metrics` (`coverage`, `partial`) and the lines
-    `--skip-invalid` left out into `metrics["counts"]["excluded_lines"]` ({reason: count})."""
+    `--skip-invalid` left out: their number in `metrics["counts"]["excluded_lines"]` and the count per reason in
+    `metrics["excluded"]`."""
     if "coverage" in source:
         metrics["coverage"] = source["coverage"]
         metrics["partial"] = bool(source["coverage"]["partial"])
     if "excluded" in source:
-        metrics.setdefault("counts", {})["excluded_lines"] = dict(source["excluded"])
+        metrics.setdefault("counts", {})["excluded_lines"] = sum(source["excluded"].values())
+        metrics["excluded"] = dict(source["excluded"])
     return metrics

@@ -117,11 +117,11 @@ def read_yaml(path: str | Path, what: str = "config") -> tuple[dict, dict[tuple,
     if not isinstance(data, dict):
         raise SparError(f"{path}: expected a mapping of {what} options, got {type(data).__name__}")
     lines: dict[tuple, int] = {}
-    _key_lines(node, (), lines)
+    _key_lines(node, (), lines, str(path))
     return data, lines
 
 
-def _key_lines(node: Any, prefix: tuple, out: dict[tuple, int]) -> None:
+def _key_lines(node: Any, prefix: tuple, out: dict[tuple, int], path: str) -> None:
     import yaml
 
     if isinstance(node, yaml.MappingNode):
@@ -129,10 +129,10 @@ def _key_lines(node: Any, prefix: tuple, out: dict[tuple, int]) -> None:
         for key, value in node.value:
             name = str(key.value)
             if name in seen:
-                raise SparError(f"{key.start_mark.name}:{key.start_mark.line + 1}: duplicate key {name!r}")
+                raise SparError(f"{path}:{key.start_mark.line + 1}: duplicate key {name!r}")
             seen.add(name)
             out[prefix + (name,)] = key.start_mark.line + 1
-            _key_lines(value, prefix + (name,), out)
+            _key_lines(value, prefix + (name,), out, path)
 
 
 def set_dotted(base: dict, key: str, value: Any) -> None:

@@ -120,17 +120,13 @@ def find_rows(name: str, **match) -> list[dict]:
     return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
 
 
-#: benchmarks whose metrics.json the dotted metric columns point into
-SPAR_BENCHMARKS = ("ifeval", "followbench", "llmbar", "refinement")
-
-
 def spar_metric_path(column: str) -> tuple[str, tuple[str, ...]] | None:
     """Where a paper column lives in spar's output: (benchmark, path of keys inside that benchmark's metrics.json),
-    e.g. 'llmbar.per_subset.GPTInst.acc' -> ('llmbar', ('per_subset', 'GPTInst', 'acc')); None for columns without
-    a spar metric (Table 3's acc_gpt / acc_spar are `refinement.accuracy` under a particular judge, Table 7's
-    general benchmarks are not implemented)."""
+    e.g. 'llmbar.per_subset.GPTInst.acc' -> ('llmbar', ('per_subset', 'GPTInst', 'acc')). Only dotted columns name
+    a spar metric; None for the others (Table 3's acc_gpt / acc_spar are `refinement.accuracy` under a particular
+    judge, Table 7's general benchmarks are not implemented in spar)."""
     head, _, rest = column.partition(".")
-    if head not in SPAR_BENCHMARKS or not rest:
+    if not head or not rest:
         return None
     return head, tuple(rest.split("."))
 

@@ -1,8 +1,9 @@
 """Uncertainty and significance for spar's benchmark scores, computed from per-sample records (`samples.jsonl`).
 
-A low layer: pure Python plus numpy; nothing from spar above `harness.errors` is imported, so the benchmark
-constants it needs (LLMBar subsets, FollowBench levels) are repeated here and a test keeps them equal to the
-evaluators'.
+A low layer: pure Python plus numpy; nothing from spar above `harness.errors` is imported, and (as everywhere in
+harness/) no benchmark is named in code: records are recognised by their fields ("kinds", below), and the few
+constants needed (the judge-benchmark subsets, the constraint levels) are repeated here; a test keeps them equal to
+the evaluators'.
 
 Generic tools
 - `bootstrap_ci(units, statistic)`: percentile bootstrap confidence interval over *units* (the things that were
@@ -13,27 +14,31 @@ Generic tools
 - `mcnemar(a_correct, b_correct)`: McNemar's test on paired right/wrong outcomes.
 - `verdict(diff_ci, p, alpha)`: "A better" / "B better" / "no significant difference".
 
-spar's metrics as statistics (each equals the scorer's own metric on the full sample set; tested)
-- `metric_statistic(benchmark, metric)` returns a statistic over that benchmark's units:
-  - ifeval: `prompt_level_strict_acc`, `inst_level_strict_acc`, `prompt_level_loose_acc`, `inst_level_loose_acc`,
-    `average`. Unit = prompt. Instruction-level accuracy is a ratio over instructions: a resample draws prompts
-    and recomputes (instructions followed) / (instructions) over the drawn prompts.
-  - followbench: `ssr_lv1`..`ssr_lv5`, `ssr_avg`, `hsr_lv1`..`hsr_lv5`, `hsr_avg`, `csl`. Unit = example group
-    (one FollowBench example: its items at levels 1-5), resampled within its category (strata), so each category
-    keeps its size; per category and level the SSR/HSR is recomputed over the drawn groups' items, the overall
-    level score is the mean over categories, the average the mean over levels, as the scorer does. Invalid judge
-    outputs follow the scorer's `invalid_policy` ("zero": they count as unsatisfied; "exclude": they leave the
-    denominators; CSL counts them as not satisfied under both, as the scorer does).
-  - llmbar: `natural_acc`, `adversarial_acc`, `overall_acc`, `natural_f1`, `adversarial_f1`, `overall_f1`,
-    `per_subset.<Subset>.acc` / `.f1` (pointwise samples), `positional_agreement` and the accuracies (pairwise
-    samples). Unit = pair, resampled within its subset (strata); per-subset accuracy/F1 are recomputed over the
-    drawn pairs' two judgments and the adversarial / overall means over subsets recomputed per resample.
-  - refinement: `accuracy`. Unit = item.
-- `metric_ci(benchmark, samples, metric)` and `compare(benchmark, a_samples, b_samples, metric)` do the unit
-  building and alignment (by IFEval key, LLMBar subset/index, FollowBench category/example, refinement prompt).
-- `correct_vector(benchmark, samples, metric)` / `paired_correct(...)`: per-unit right/wrong outcomes for
-  `mcnemar` (IFEval prompt-level metrics per prompt, instruction-level per instruction; LLMBar per judgment;
-  FollowBench HSR per item, invalid = wrong; refinement per item).
+spar's metrics as statistics (each equals the scorer's own metric on the full sample set; tested). A benchmark's
+records are one of four kinds, told apart by their fields (`record_kind`):
+- "prompts" (IFEval: `follow_all_instructions_*`, `follow_instruction_list_*`). Metrics `prompt_level_strict_acc`,
+  `inst_level_strict_acc`, `prompt_level_loose_acc`, `inst_level_loose_acc`, `average`. Unit = prompt.
+  Instruction-level accuracy is a ratio over instructions: a resample draws prompts and recomputes (instructions
+  followed) / (instructions) over the drawn prompts.
+- "levels" (FollowBench: `category`, `example_id`, `level`, `hard`, `soft`, `judgment_valid`). Metrics
+  `ssr_lv1`..`ssr_lv5`, `ssr_avg`, `hsr_lv1`..`hsr_lv5`, `hsr_avg`, `csl`. Unit = example group (one example's
+  items at levels 1-5), resampled within its category (strata), so each category keeps its size; per category and
+  level the SSR/HSR is recomputed over the drawn groups' items, the overall level score is the mean over
+  categories, the average the mean over levels, as the scorer does. Invalid judge outputs follow the scorer's
+  `invalid_policy` ("zero": they count as unsatisfied, for CSL too; "exclude": they leave the HSR/SSR denominators
+  and their example group leaves CSL); a category-level without any valid judgment (for CSL: a category) has no
+  score and leaves the mean, as in the scorer.
+- "pairs" (LLMBar: `subset` plus `predicted`/`truth` (pointwise) or `choice_original`/`choice_swapped` (pairwise)).
+  Metrics `natural_acc`, `adversarial_acc`, `overall_acc`, `natural_f1`, `adversarial_f1`, `overall_f1`,
+  `per_subset.<Subset>.acc` / `.f1` (F1 pointwise only), `positional_agreement` (pairwise only). Unit = pair,
+  resampled within its subset (strata); per-subset accuracy/F1 are recomputed over the drawn pairs' two judgments
+  and the adversarial / overall means over subsets recomputed per resample.
+- "items" (refinement: `follows`). Metric `accuracy`. Unit = item.
+
+`metric_statistic(kind, metric)` builds one; `metric_ci(samples, metric)` and `compare(a_samples, b_samples,
+metric)` also build the units, detect the kind and match the runs' units (by IFEval `key`, LLMBar (subset, index),
+FollowBench (category, example_id), refinement prompt). `correct_vector` / `paired_correct` give per-unit
+right/wrong outcomes for `mcnemar`.
 
 Conventions: metrics are fractions, as in metrics.json; a difference is B - A, so with higher-is-better metrics a
 positive difference favours B. Resamples whose statistic is undefined (NaN, e.g. a subset that happened to draw no
@@ -58,13 +63,16 @@ _BLOCK = 250
 #: McNemar: below this many discordant pairs the exact binomial test is used
 EXACT_BELOW = 25
 
-# Benchmark constants repeated from the evaluators (a test checks they stay equal).
-LLMBAR_SUBSETS = ("Natural", "Neighbor", "GPTInst", "GPTOut", "Manual")
-LLMBAR_ADVERSARIAL = LLMBAR_SUBSETS[1:]
-FOLLOWBENCH_LEVELS = (1, 2, 3, 4, 5)
-IFEVAL_METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
+# Constants repeated from the evaluators (a test checks they stay equal).
+#: the judge benchmark's subsets (LLMBar), in the scorer's order; the adversarial ones follow the first
+SUBSETS = ("Natural", "Neighbor", "GPTInst", "GPTOut", "Manual")
+ADVERSARIAL = SUBSETS[1:]
+#: the constraint levels (FollowBench)
+LEVELS = (1, 2, 3, 4, 5)
+#: the four instruction-following accuracies (IFEval), in the order the scorer averages them
+PROMPT_METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
                   "inst_level_loose_acc")
-BENCHMARKS = ("ifeval", "followbench", "llmbar", "refinement")
+KINDS = ("prompts", "levels", "pairs", "items")
 
 A_BETTER, B_BETTER, NO_DIFFERENCE = "A better", "B better", "no significant difference"
 
@@ -236,6 +244,8 @@ def bootstrap_ci(values_or_units: Sequence, statistic: Any = None, n_resamples: 
     _check_alpha(alpha)
     units = list(values_or_units) if not isinstance(values_or_units, np.ndarray) else values_or_units
     n = len(units)
+    if n == 0:
+        raise SparError("bootstrap: no units to resample")
     fn = _batch_fn(units, statistic)
     labels = _resolve_strata(units, statistic, strata)
     estimate = float(fn(np.arange(n)[None, :])[0])
@@ -270,6 +280,8 @@ def paired_bootstrap(a_units: Sequence, b_units: Sequence, statistic: Any = None
     if len(a_units) != len(b_units):
         raise SparError(f"paired bootstrap: run A has {len(a_units)} units, run B {len(b_units)}; align them first")
     n = len(a_units)
+    if n == 0:
+        raise SparError("paired bootstrap: no units to resample")
     labels = _resolve_strata(a_units, statistic, strata)
     if strata is None and labels is not None and list(statistic.strata(b_units)) != list(labels):
         raise SparError("paired bootstrap: the runs' units fall in different strata; align them first")
@@ -369,62 +381,83 @@ def load_samples(path: str | Path) -> list[dict]:
     return rows
 
 
-def _need(sample: dict, fields: Sequence[str], benchmark: str) -> None:
+
+def _need(sample: dict, fields: Sequence[str], kind: str) -> None:
     missing = [f for f in fields if f not in sample]
     if missing:
-        raise SparError(f"{benchmark} samples need {', '.join(map(repr, missing))} (a record has "
-                        f"{', '.join(sorted(sample)) or 'no fields'}); are these {benchmark} samples?")
+        raise SparError(f"{kind!r} records need {', '.join(map(repr, missing))} (a record has "
+                        f"{', '.join(sorted(sample)) or 'no fields'})")
 
 
-def _check_benchmark(benchmark: str) -> None:
-    if benchmark not in BENCHMARKS:
-        raise SparError(f"no statistics for benchmark {benchmark!r} (choose from {', '.join(BENCHMARKS)})")
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise SparError(f"no statistics for record kind {kind!r} (choose from {', '.join(KINDS)})")
 
 
-def units_of(benchmark: str, samples: Sequence[dict]) -> list:
-    """The resampling units of a benchmark's samples: IFEval, LLMBar and refinement samples are units as they are
-    (one prompt / pair / item each); FollowBench samples are grouped into example groups (tuples of the samples of
-    one (category, example_id), in sample order), groups in order of first appearance."""
-    _check_benchmark(benchmark)
-    if benchmark != "followbench":
+def record_kind(samples: Sequence[dict]) -> str:
+    """Which kind of per-sample records these are, from the first record's fields: "prompts" (IFEval), "levels"
+    (FollowBench), "pairs" (LLMBar) or "items" (refinement)."""
+    if not samples:
+        raise SparError("no samples")
+    first = samples[0]
+    if not isinstance(first, dict):
+        raise SparError("samples must be JSON objects (one per line of samples.jsonl)")
+    if "follow_all_instructions_strict" in first or "follow_instruction_list_strict" in first:
+        return "prompts"
+    if {"example_id", "level", "soft"} <= set(first):
+        return "levels"
+    if "subset" in first and ("predicted" in first or "choice_original" in first):
+        return "pairs"
+    if "follows" in first:
+        return "items"
+    raise SparError(f"cannot tell which benchmark's records these are (fields: {', '.join(sorted(first))}); "
+                    f"pass kind= one of {', '.join(KINDS)}")
+
+
+def units_of(kind: str, samples: Sequence[dict]) -> list:
+    """The resampling units of `kind` records: prompt, pair and item records are units as they are; "levels"
+    records are grouped into example groups (tuples of the records of one (category, example_id), in record order),
+    groups in order of first appearance."""
+    _check_kind(kind)
+    if kind != "levels":
         return list(samples)
     groups: dict[tuple, list[dict]] = {}
     for s in samples:
-        _need(s, ("category", "example_id", "level", "hard", "soft"), benchmark)
+        _need(s, ("category", "example_id", "level", "hard", "soft"), kind)
         groups.setdefault((s["category"], s["example_id"]), []).append(s)
     return [tuple(g) for g in groups.values()]
 
 
-def unit_key(benchmark: str, unit: Any) -> Any:
-    """What identifies a unit across runs: IFEval `key` (else the prompt), LLMBar (subset, index), FollowBench
-    (category, example_id), refinement the prompt."""
-    if benchmark == "ifeval":
+def unit_key(kind: str, unit: Any) -> Any:
+    """What identifies a unit across runs: a prompt record's `key` (else its prompt), a pair's (subset, index), an
+    example group's (category, example_id), an item's prompt."""
+    _check_kind(kind)
+    if kind == "prompts":
         return unit["key"] if unit.get("key") is not None else unit["prompt"]
-    if benchmark == "llmbar":
+    if kind == "pairs":
         return unit["subset"], unit["index"]
-    if benchmark == "followbench":
+    if kind == "levels":
         return unit[0]["category"], unit[0]["example_id"]
-    if benchmark == "refinement":
-        return unit["prompt"]
-    _check_benchmark(benchmark)
+    return unit["prompt"]
 
 
-def align_units(benchmark: str, a_samples: Sequence[dict], b_samples: Sequence[dict],
+def align_units(a_samples: Sequence[dict], b_samples: Sequence[dict], kind: str | None = None,
                 intersect: bool = False) -> tuple[list, list]:
     """Units of runs A and B in one order (A's), matched by `unit_key`. Different unit sets are an error unless
-    `intersect` (then only the shared units are kept)."""
-    a_units, b_units = units_of(benchmark, a_samples), units_of(benchmark, b_samples)
-    a_map = {unit_key(benchmark, u): u for u in a_units}
-    b_map = {unit_key(benchmark, u): u for u in b_units}
+    `intersect` (then only the shared units are kept). `kind`: None = detected from A's records."""
+    kind = kind or record_kind(a_samples)
+    a_units, b_units = units_of(kind, a_samples), units_of(kind, b_samples)
+    a_map = {unit_key(kind, u): u for u in a_units}
+    b_map = {unit_key(kind, u): u for u in b_units}
     if len(a_map) != len(a_units) or len(b_map) != len(b_units):
-        raise SparError(f"{benchmark}: a run has two samples for the same unit; cannot pair the runs")
+        raise SparError("a run has two samples for the same unit; cannot pair the runs")
     only_a, only_b = a_map.keys() - b_map.keys(), b_map.keys() - a_map.keys()
     if (only_a or only_b) and not intersect:
-        raise SparError(f"{benchmark}: the runs cover different units ({len(only_a)} only in A, {len(only_b)} only "
-                        f"in B, {len(a_map) - len(only_a)} shared); compare on the same data or pass intersect=True")
+        raise SparError(f"the runs cover different units ({len(only_a)} only in A, {len(only_b)} only in B, "
+                        f"{len(a_map) - len(only_a)} shared); compare on the same data or pass intersect=True")
     keys = [k for k in a_map if k in b_map]
     if not keys:
-        raise SparError(f"{benchmark}: the runs share no units")
+        raise SparError("the runs share no units")
     return [a_map[k] for k in keys], [b_map[k] for k in keys]
 
 
@@ -447,49 +480,50 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
+def _nan(rows: int) -> np.ndarray:
+    return np.full(rows, np.nan)
+
+
 class MetricStatistic:
-    """One of spar's metrics as a bootstrap statistic over a benchmark's units (see `metric_statistic`).
+    """One of spar's metrics as a bootstrap statistic over the units of one kind of records (see
+    `metric_statistic`).
 
     Call it on units (`stat(units)`) for the full-sample value; `prepare(units)` gives the vectorised form
     (index rows -> values) that `bootstrap_ci` / `paired_bootstrap` use; `strata(units)` the default strata."""
 
-    def __init__(self, benchmark: str, metric: str, invalid_policy: str = "zero"):
-        _check_benchmark(benchmark)
+    def __init__(self, kind: str, metric: str, invalid_policy: str = "zero"):
+        _check_kind(kind)
         if invalid_policy not in ("zero", "exclude"):
             raise SparError(f"invalid_policy must be 'zero' or 'exclude', got {invalid_policy!r}")
-        self.benchmark, self.metric, self.invalid_policy = benchmark, metric, invalid_policy
-        if metric not in self.metrics(benchmark):
-            raise SparError(f"{benchmark}: no statistic for metric {metric!r} (choose from "
-                            f"{', '.join(self.metrics(benchmark))})")
+        self.kind, self.metric, self.invalid_policy = kind, metric, invalid_policy
+        if metric not in self.metrics(kind):
+            raise SparError(f"no statistic {metric!r} for {kind!r} records (choose from "
+                            f"{', '.join(self.metrics(kind))})")
 
     @staticmethod
-    def metrics(benchmark: str) -> tuple[str, ...]:
-        """Metric names supported for `benchmark` (spar's metrics.json keys; per-subset LLMBar metrics as
+    def metrics(kind: str) -> tuple[str, ...]:
+        """Metric names supported for `kind` (spar's metrics.json keys; per-subset judge metrics as
         'per_subset.<Subset>.acc' / '.f1')."""
-        if benchmark == "ifeval":
-            return IFEVAL_METRICS + ("average",)
-        if benchmark == "followbench":
-            return tuple(f"{m}_lv{k}" for m in ("ssr", "hsr") for k in FOLLOWBENCH_LEVELS) + \
-                ("ssr_avg", "hsr_avg", "csl")
-        if benchmark == "llmbar":
+        _check_kind(kind)
+        if kind == "prompts":
+            return PROMPT_METRICS + ("average",)
+        if kind == "levels":
+            return tuple(f"{m}_lv{k}" for m in ("ssr", "hsr") for k in LEVELS) + ("ssr_avg", "hsr_avg", "csl")
+        if kind == "pairs":
             return tuple(f"{w}_{m}" for m in ("acc", "f1") for w in ("natural", "adversarial", "overall")) + \
-                tuple(f"per_subset.{s}.{m}" for s in LLMBAR_SUBSETS for m in ("acc", "f1")) + \
-                ("positional_agreement",)
-        if benchmark == "refinement":
-            return ("accuracy",)
-        _check_benchmark(benchmark)
-        return ()
+                tuple(f"per_subset.{s}.{m}" for s in SUBSETS for m in ("acc", "f1")) + ("positional_agreement",)
+        return ("accuracy",)
 
     def __repr__(self) -> str:
-        return f"MetricStatistic({self.benchmark!r}, {self.metric!r}, invalid_policy={self.invalid_policy!r})"
+        return f"MetricStatistic({self.kind!r}, {self.metric!r}, invalid_policy={self.invalid_policy!r})"
 
     def units(self, samples: Sequence[dict]) -> list:
-        return units_of(self.benchmark, samples)
+        return units_of(self.kind, samples)
 
     def strata(self, units: Sequence) -> list | None:
-        if self.benchmark == "llmbar":
+        if self.kind == "pairs":
             return [u["subset"] for u in units]
-        if self.benchmark == "followbench":
+        if self.kind == "levels":
             return [u[0]["category"] for u in units]
         return None
 
@@ -498,15 +532,15 @@ class MetricStatistic:
 
     def prepare(self, units: Sequence) -> Callable[[np.ndarray], np.ndarray]:
         if not len(units):
-            raise SparError(f"{self.benchmark}: no samples")
-        return getattr(self, f"_prepare_{self.benchmark}")(units)
+            raise SparError("no samples")
+        return getattr(self, f"_prepare_{self.kind}")(units)
 
-    # -- IFEval -------------------------------------------------------------------------------------------------
-    def _prepare_ifeval(self, units: Sequence[dict]):
+    # -- prompts (IFEval) ---------------------------------------------------------------------------------------
+    def _prepare_prompts(self, units: Sequence[dict]):
         fields = ("follow_all_instructions_strict", "follow_all_instructions_loose",
                   "follow_instruction_list_strict", "follow_instruction_list_loose")
         for u in units:
-            _need(u, fields, "ifeval")
+            _need(u, fields, self.kind)
         arrays = {
             "prompt_level_strict_acc": np.array([bool(u["follow_all_instructions_strict"]) for u in units], float),
             "prompt_level_loose_acc": np.array([bool(u["follow_all_instructions_loose"]) for u in units], float),
@@ -523,106 +557,119 @@ class MetricStatistic:
 
         if self.metric == "average":
             def average(idx):
-                total = one(IFEVAL_METRICS[0], idx)
-                for name in IFEVAL_METRICS[1:]:
+                total = one(PROMPT_METRICS[0], idx)
+                for name in PROMPT_METRICS[1:]:
                     total = total + one(name, idx)
-                return total / len(IFEVAL_METRICS)
+                return total / len(PROMPT_METRICS)
             return average
         return lambda idx: one(self.metric, idx)
 
-    # -- FollowBench --------------------------------------------------------------------------------------------
-    def _prepare_followbench(self, units: Sequence[tuple]):
+    # -- levels (FollowBench) -----------------------------------------------------------------------------------
+    def _prepare_levels(self, units: Sequence[tuple]):
+        for u in units:
+            for s in u:
+                _need(s, ("category", "example_id", "level", "hard", "soft"), self.kind)
         categories = list(dict.fromkeys(u[0]["category"] for u in units))
         cat = np.array([categories.index(u[0]["category"]) for u in units])
-        nl = len(FOLLOWBENCH_LEVELS)
-        soft = np.zeros((len(units), nl))
-        hard = np.zeros((len(units), nl))
-        count = np.zeros((len(units), nl))
-        csl = np.full(len(units), np.nan)
+        nl = len(LEVELS)
+        exclude = self.invalid_policy == "exclude"
+        shape = (len(units), nl)
+        soft, hard = np.zeros(shape), np.zeros(shape)
+        counted = np.zeros(shape)  # items in the denominators (all under "zero", the valid ones under "exclude")
+        valid_items = np.zeros(shape)  # a category-level without a valid item has no score (n/a), as in the scorer
+        csl = np.zeros(len(units))
+        csl_eligible = np.zeros(len(units))  # complete groups (and, under "exclude", with every judgment valid)
+        csl_valid_levels = np.zeros(len(units))  # "zero": a category whose eligible groups have no valid level is n/a
         for g, group in enumerate(units):
-            by_level: dict[int, int] = {}
+            by_level: dict[int, tuple[int, bool]] = {}
             for s in group:
-                valid = s.get("judgment_valid", True)
+                valid = s.get("judgment_valid", True) is not False
                 level = s["level"]
-                by_level[level] = s["hard"] if valid else 0
-                if level not in FOLLOWBENCH_LEVELS or (self.invalid_policy == "exclude" and not valid):
+                by_level[level] = (s["hard"] if valid else 0, valid)
+                if level not in LEVELS:
                     continue
-                k = FOLLOWBENCH_LEVELS.index(level)
+                k = LEVELS.index(level)
+                valid_items[g, k] += valid
+                if exclude and not valid:
+                    continue
                 soft[g, k] += s["soft"]
                 hard[g, k] += s["hard"]
-                count[g, k] += 1
-            if set(by_level) == set(FOLLOWBENCH_LEVELS):
-                csl[g] = next((k - 1 for k in FOLLOWBENCH_LEVELS if by_level[k] != 1), len(FOLLOWBENCH_LEVELS))
+                counted[g, k] += 1
+            if set(by_level) == set(LEVELS) and (not exclude or all(v for _, v in by_level.values())):
+                csl_eligible[g] = 1
+                csl[g] = next((k - 1 for k in LEVELS if by_level[k][0] != 1), len(LEVELS))
+                csl_valid_levels[g] = sum(v for _, v in by_level.values())
         metric = self.metric
 
-        def per_category(values: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
-            """(rows x levels) rate per category: sum of `values` over the drawn groups of the category / items."""
-            picked_cat = cat[idx]
+        def category_sums(values: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
+            """Per category: the sum of `values` (units x ...) over the drawn groups of that category."""
+            picked = cat[idx]
             out = []
             for c in range(len(categories)):
-                mask = (picked_cat == c)[..., None]
-                out.append(_ratio((values[idx] * mask).sum(axis=1), (count[idx] * mask).sum(axis=1)))
+                mask = picked == c
+                if values.ndim == 2:
+                    mask = mask[..., None]
+                out.append((values[idx] * mask).sum(axis=1))
             return out
 
-        def levels(name: str, idx: np.ndarray) -> np.ndarray:  # rows x levels, mean over categories
-            rates = per_category(soft if name == "ssr" else hard, idx)
+        def per_level(name: str, idx: np.ndarray) -> np.ndarray:  # rows x levels, mean over the scored categories
+            nums = category_sums(soft if name == "ssr" else hard, idx)
+            dens = category_sums(counted, idx)
+            valids = category_sums(valid_items, idx)
+            rates = [np.where(v > 0, _ratio(num, den), np.nan) for num, den, v in zip(nums, dens, valids)]
             return np.stack([_nanmean_rows([r[:, k] for r in rates]) for k in range(nl)], axis=1)
 
         if metric == "csl":
-            complete = ~np.isnan(csl)
-            values = np.where(complete, csl, 0.0)
-
             def csl_stat(idx):
-                picked_cat = cat[idx]
-                per_cat = []
-                for c in range(len(categories)):
-                    mask = picked_cat == c
-                    per_cat.append(_ratio((values[idx] * mask).sum(axis=1), (complete[idx] * mask).sum(axis=1)))
+                nums = category_sums(csl * csl_eligible, idx)
+                dens = category_sums(csl_eligible, idx)
+                per_cat = [_ratio(num, den) for num, den in zip(nums, dens)]
+                if not exclude:
+                    per_cat = [np.where(v > 0, r, np.nan)
+                               for r, v in zip(per_cat, category_sums(csl_valid_levels, idx))]
                 return _nanmean_rows(per_cat)
             return csl_stat
         name, _, which = metric.partition("_")
         if which == "avg":
-            return lambda idx: _nanmean_rows(list(levels(name, idx).T))
-        k = FOLLOWBENCH_LEVELS.index(int(which[len("lv"):]))
-        return lambda idx: levels(name, idx)[:, k]
+            return lambda idx: _nanmean_rows(list(per_level(name, idx).T))
+        k = LEVELS.index(int(which[len("lv"):]))
+        return lambda idx: per_level(name, idx)[:, k]
 
-    # -- LLMBar -------------------------------------------------------------------------------------------------
-    def _prepare_llmbar(self, units: Sequence[dict]):
+    # -- pairs (LLMBar) -----------------------------------------------------------------------------------------
+    def _prepare_pairs(self, units: Sequence[dict]):
         pointwise = "predicted" in units[0]
         n = len(units)
         correct, tp, fp, fn, agree = (np.zeros(n) for _ in range(5))
         for i, u in enumerate(units):
             if pointwise:
-                _need(u, ("subset", "predicted", "truth"), "llmbar")
+                _need(u, ("subset", "predicted", "truth"), self.kind)
                 for pred, truth in zip(u["predicted"], u["truth"]):
                     correct[i] += pred == truth
                     tp[i] += pred == 1 and truth == 1
                     fp[i] += pred == 1 and truth == 0
                     fn[i] += pred != 1 and truth == 1
             else:
-                _need(u, ("subset", "label", "choice_original", "choice_swapped"), "llmbar")
+                _need(u, ("subset", "label", "choice_original", "choice_swapped"), self.kind)
                 correct[i] = (u["choice_original"] == u["label"]) + (u["choice_swapped"] == u["label"])
                 agree[i] = u["choice_original"] == u["choice_swapped"]
-        present = [s for s in LLMBAR_SUBSETS if any(u["subset"] == s for u in units)]
-        unknown = {u["subset"] for u in units} - set(LLMBAR_SUBSETS)
+        unknown = {u["subset"] for u in units} - set(SUBSETS)
         if unknown:
-            raise SparError(f"llmbar: unknown subsets {sorted(unknown)}")
+            raise SparError(f"unknown subsets {sorted(unknown)} (expected {', '.join(SUBSETS)})")
+        present = [s for s in SUBSETS if any(u["subset"] == s for u in units)]
         sub = np.array([present.index(u["subset"]) for u in units])
         metric = self.metric
-        if metric.endswith("f1") or metric == "positional_agreement":
-            if pointwise != metric.endswith("f1"):
-                raise SparError(f"llmbar: {metric} needs {'pointwise' if metric.endswith('f1') else 'pairwise'} "
-                                "samples")
+        if (metric.endswith("f1") and not pointwise) or (metric == "positional_agreement" and pointwise):
+            raise SparError(f"{metric} needs {'pointwise' if metric.endswith('f1') else 'pairwise'} judgments")
 
-        def per_subset(kind: str, idx: np.ndarray) -> dict[str, np.ndarray]:
+        def per_subset(what: str, idx: np.ndarray) -> dict[str, np.ndarray]:
             out = {}
             picked = sub[idx]
             for j, name in enumerate(present):
                 mask = picked == j
                 pairs = mask.sum(axis=1).astype(float)
-                if kind == "acc":
+                if what == "acc":
                     out[name] = _ratio((correct[idx] * mask).sum(axis=1), 2 * pairs)
-                elif kind == "agreement":
+                elif what == "agreement":
                     out[name] = _ratio((agree[idx] * mask).sum(axis=1), pairs)
                 else:
                     t, f_p, f_n = ((a[idx] * mask).sum(axis=1) for a in (tp, fp, fn))
@@ -633,74 +680,73 @@ class MetricStatistic:
         if metric == "positional_agreement":
             return lambda idx: _nanmean_rows(list(per_subset("agreement", idx).values()))
         if metric.startswith("per_subset."):
-            _, subset, kind = metric.split(".")
-
-            def one_subset(idx):
-                values = per_subset(kind, idx)
-                return values[subset] if subset in values else np.full(idx.shape[0], np.nan)
-            return one_subset
-        where, _, kind = metric.partition("_")
+            _, subset, what = metric.split(".")
+            return lambda idx: per_subset(what, idx).get(subset, _nan(idx.shape[0]))
+        where, _, what = metric.partition("_")
 
         def summary(idx):
-            values = per_subset(kind, idx)
+            values = per_subset(what, idx)
             if where == "natural":
-                return values.get("Natural", np.full(idx.shape[0], np.nan))
+                return values.get(SUBSETS[0], _nan(idx.shape[0]))
             if where == "adversarial":
-                cols = [values[s] for s in LLMBAR_ADVERSARIAL if s in values]
-                return _nanmean_rows(cols) if cols else np.full(idx.shape[0], np.nan)
+                cols = [values[s] for s in ADVERSARIAL if s in values]
+                return _nanmean_rows(cols) if cols else _nan(idx.shape[0])
             return _nanmean_rows(list(values.values()))
         return summary
 
-    # -- refinement ---------------------------------------------------------------------------------------------
-    def _prepare_refinement(self, units: Sequence[dict]):
+    # -- items (refinement) -------------------------------------------------------------------------------------
+    def _prepare_items(self, units: Sequence[dict]):
         for u in units:
-            _need(u, ("follows",), "refinement")
+            _need(u, ("follows",), self.kind)
         follows = np.array([bool(u["follows"]) for u in units], float)
         return lambda idx: follows[idx].sum(axis=1) / idx.shape[1]
 
 
-def metric_statistic(benchmark: str, metric: str, invalid_policy: str = "zero") -> MetricStatistic:
-    """spar's `metric` of `benchmark` as a bootstrap statistic over that benchmark's units (`units_of`); equal to
-    the scorer's metric on the full sample set. `invalid_policy` is FollowBench's (as in its metrics.json)."""
-    return MetricStatistic(benchmark, metric, invalid_policy)
+def metric_statistic(kind: str, metric: str, invalid_policy: str = "zero") -> MetricStatistic:
+    """spar's `metric` for records of `kind` ("prompts", "levels", "pairs", "items"; see the module docstring and
+    `record_kind`) as a bootstrap statistic over their units (`units_of`); equal to the scorer's metric on the full
+    sample set. `invalid_policy` is FollowBench's (its metrics.json says which one the run used)."""
+    return MetricStatistic(kind, metric, invalid_policy)
 
 
-def metric_ci(benchmark: str, samples: Sequence[dict], metric: str, n_resamples: int = DEFAULT_RESAMPLES,
-              seed: int = 0, alpha: float = 0.05, invalid_policy: str = "zero") -> BootstrapResult:
-    """Bootstrap interval of one run's `metric` from its per-sample records (stratified as `metric_statistic`
-    says: LLMBar by subset, FollowBench by category)."""
-    stat = metric_statistic(benchmark, metric, invalid_policy)
+def metric_ci(samples: Sequence[dict], metric: str, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+              alpha: float = 0.05, invalid_policy: str = "zero", kind: str | None = None) -> BootstrapResult:
+    """Bootstrap interval of one run's `metric` from its per-sample records (kind detected unless given;
+    stratified as `metric_statistic` says: pairs by subset, example groups by category)."""
+    stat = metric_statistic(kind or record_kind(samples), metric, invalid_policy)
     return bootstrap_ci(stat.units(samples), stat, n_resamples, seed, alpha)
 
 
-def compare(benchmark: str, a_samples: Sequence[dict], b_samples: Sequence[dict], metric: str,
-            n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, alpha: float = 0.05, invalid_policy: str = "zero",
+def compare(a_samples: Sequence[dict], b_samples: Sequence[dict], metric: str, n_resamples: int = DEFAULT_RESAMPLES,
+            seed: int = 0, alpha: float = 0.05, invalid_policy: str = "zero", kind: str | None = None,
             intersect: bool = False) -> PairedBootstrapResult:
     """Paired bootstrap of `metric` between runs A and B of one benchmark (difference B - A), units matched by
     `unit_key`; `.verdict` says which run is better, if either."""
-    stat = metric_statistic(benchmark, metric, invalid_policy)
-    a_units, b_units = align_units(benchmark, a_samples, b_samples, intersect)
+    kind = kind or record_kind(a_samples)
+    stat = metric_statistic(kind, metric, invalid_policy)
+    a_units, b_units = align_units(a_samples, b_samples, kind, intersect)
     return paired_bootstrap(a_units, b_units, stat, n_resamples, seed, alpha)
 
 
 # ---------------------------------------------------------------------------------------------------- outcomes
-def correct_vector(benchmark: str, samples: Sequence[dict], metric: str = "") -> list[bool]:
-    """Right/wrong outcome per scored unit, for `mcnemar`, in sample order.
+def correct_vector(samples: Sequence[dict], metric: str = "", kind: str | None = None) -> list[bool]:
+    """Right/wrong outcome per scored unit, for `mcnemar`, in record order.
 
-    ifeval: `prompt_level_strict_acc` / `prompt_level_loose_acc` (default strict) one per prompt;
+    prompts: `prompt_level_strict_acc` / `prompt_level_loose_acc` (default strict) one per prompt;
     `inst_level_strict_acc` / `inst_level_loose_acc` one per instruction (McNemar then treats instructions as
-    independent, which they are not within a prompt). llmbar: one per judgment (pointwise: two per pair; pairwise:
-    one per presentation order). followbench: HSR per item (invalid judgments wrong). refinement: per item."""
-    _check_benchmark(benchmark)
-    if benchmark == "ifeval":
+    independent, which they are not within a prompt). pairs: one per judgment (pointwise: two per pair; pairwise:
+    one per presentation order). levels: HSR per item (invalid judgments wrong). items: one per item."""
+    kind = kind or record_kind(samples)
+    _check_kind(kind)
+    if kind == "prompts":
         metric = metric or "prompt_level_strict_acc"
         mode = "strict" if "strict" in metric else "loose"
         if metric.startswith("prompt_level"):
             return [bool(s[f"follow_all_instructions_{mode}"]) for s in samples]
         if metric.startswith("inst_level"):
             return [bool(v) for s in samples for v in s[f"follow_instruction_list_{mode}"]]
-        raise SparError(f"ifeval: no per-unit outcome for {metric!r}")
-    if benchmark == "llmbar":
+        raise SparError(f"no per-unit outcome for {metric!r} (choose a prompt_level_* or inst_level_* metric)")
+    if kind == "pairs":
         out = []
         for s in samples:
             if "predicted" in s:
@@ -708,16 +754,17 @@ def correct_vector(benchmark: str, samples: Sequence[dict], metric: str = "") ->
             else:
                 out += [s["choice_original"] == s["label"], s["choice_swapped"] == s["label"]]
         return out
-    if benchmark == "followbench":
+    if kind == "levels":
         return [bool(s["hard"]) and s.get("judgment_valid", True) is not False for s in samples]
     return [bool(s["follows"]) for s in samples]
 
 
-def paired_correct(benchmark: str, a_samples: Sequence[dict], b_samples: Sequence[dict], metric: str = "",
+def paired_correct(a_samples: Sequence[dict], b_samples: Sequence[dict], metric: str = "", kind: str | None = None,
                    intersect: bool = False) -> tuple[list[bool], list[bool]]:
     """`correct_vector` of runs A and B over their shared units in one order (ready for `mcnemar`)."""
-    a_units, b_units = align_units(benchmark, a_samples, b_samples, intersect)
-    if benchmark == "followbench":
+    kind = kind or record_kind(a_samples)
+    a_units, b_units = align_units(a_samples, b_samples, kind, intersect)
+    if kind == "levels":
         flatten = lambda units: [s for g in units for s in sorted(g, key=lambda s: s["level"])]  # noqa: E731
         a_units, b_units = flatten(a_units), flatten(b_units)
-    return correct_vector(benchmark, a_units, metric), correct_vector(benchmark, b_units, metric)
+    return correct_vector(a_units, metric, kind), correct_vector(b_units, metric, kind)

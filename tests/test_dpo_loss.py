@@ -74,8 +74,7 @@ def test_dpo_plus_sft_loss_matches_hand_computation(tiny_model_dir, ref_model_di
 
     from training.trainers import DPOStageConfig, dpo_trainer
 
-    cfg = DPOStageConfig(sft_normalization=normalization, per_device_train_batch_size=2,
-                         gradient_accumulation_steps=1)
+    cfg = DPOStageConfig(sft_normalization=normalization, per_device_train_batch_size=2, global_batch_size=2)
     trainer = dpo_trainer(str(tiny_model_dir), str(ref_model_dir), PAIRS, tmp_path, cfg)
     batch = next(iter(trainer.get_train_dataloader()))
     with torch.no_grad():
@@ -94,13 +93,17 @@ def test_training_writes_a_checkpoint_and_losses(tiny_model_dir, ref_model_dir, 
     from training.trainers import DPOStageConfig, SFTStageConfig, train_dpo, train_sft
 
     summary = train_dpo(str(tiny_model_dir), str(ref_model_dir), PAIRS, tmp_path / "actor",
-                        DPOStageConfig(learning_rate=1e-3, per_device_train_batch_size=1,
-                                       gradient_accumulation_steps=1))
+                        DPOStageConfig(learning_rate=1e-3, per_device_train_batch_size=1, global_batch_size=1))
     assert summary["steps"] == 2 and math.isfinite(summary["train_loss"])
     assert (tmp_path / "actor" / "model.safetensors").exists()
     assert json.loads((tmp_path / "actor" / "training.json").read_text())["loss_terms"][1]["weight"] == 0.1
     assert any("sft_loss" in h for h in summary["history"])
+    assert summary["precision"]["master_weights"] == "float32" and summary["precision"]["saved_dtype"] == "float32"
+    lines = [json.loads(x) for x in (tmp_path / "actor" / "log_history.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2]
+    assert all({"loss", "learning_rate", "epoch", "rewards/chosen", "rewards/margins", "sft_loss"} <= set(x)
+               for x in lines)
     records = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in PAIRS]
     sft = train_sft(str(tiny_model_dir), records, tmp_path / "refiner",
-                    SFTStageConfig(num_train_epochs=1, per_device_train_batch_size=1, gradient_accumulation_steps=1))
+                    SFTStageConfig(num_train_epochs=1, per_device_train_batch_size=1, global_batch_size=1))
     assert sft["steps"] == 2 and (tmp_path / "refiner" / "tokenizer_config.json").exists()

@@ -26,7 +26,7 @@ def _score(fb_dir, policy="zero"):
     data = ev.load(str(fb_dir))
     responses = [XSUM[it.level] if it.source == "xsum" else EXAMPLE[it.level] if it.category == "example"
                  else f"answer L{it.level}" for it in data.items]
-    judge_requests = ev.judge_requests(data, responses, __import__("evaluators.judging", fromlist=["x"]).JudgeConfig())
+    judge_requests = ev.judge_requests(data, responses)
     assert len(judge_requests) == 5
     assert judge_requests[1].messages[0].content == judge_prompt("content", ("content 1 L0", "content 1 L1",
                                                                             "content 1 L2"), "answer L2")

@@ -14,7 +14,7 @@ def test_eval_with_tree_search_replaces_rejected_answers(tiny_model_dir, tmp_pat
                     "--tree-search-votes", "3", "--output", str(out), "--cache", str(tmp_path / "c.sqlite"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     samples = [json.loads(line) for line in (out / "ifeval" / "samples.jsonl").read_text().splitlines()]
-    searched = [s for s in samples if s["tree_search"] is not None]
+    searched = [s for s in samples if s["tree_search"] is not None and s["tree_search"]["searched"]]
     assert searched  # the scripted judge rejects most first answers
     for s in searched:
         assert s["response"] != s["tree_search"]["original_response"]
@@ -26,3 +26,35 @@ def test_eval_with_tree_search_replaces_rejected_answers(tiny_model_dir, tmp_pat
     counts = record["benchmarks"]["ifeval"]["tree_search"]["counts"]
     assert counts["answers"] == 4 and counts["searched"] == len(searched)
     assert record["benchmarks"]["ifeval"]["tree_search"]["config"]["algorithm"] == "bfs"
+
+
+def test_a_tied_first_vote_is_rejudged_and_the_root_critique_agrees_with_no():
+    from harness.backends.fake import FakeBackend, selfplay_reply
+    from training.inference_search import refine_answers
+    from training.tree_search import SearchConfig
+
+    first_seeds: dict[str, list[int]] = {}
+
+    def reply(r, j):
+        text = r.messages[-1].content
+        if text.startswith("Please act an expert") and "tied" in text:
+            first_seeds.setdefault("tied", []).append(r.seed) if j == 0 else None
+            return "Final Judgement: " + ("Yes" if j % 2 else "No")  # always a tie
+        if text.startswith("Please act an expert") and "late" in text and "+" not in text:
+            seeds = first_seeds.setdefault("late", [])
+            if j == 0:
+                seeds.append(r.seed)
+            if len(seeds) == 1:
+                return "Final Judgement: " + ("Yes" if j % 2 else "No")  # the first attempt ties
+            return f"Step {j}. Final Judgement: No"
+        return selfplay_reply(r, j)
+
+    backend = FakeBackend(reply=reply)
+    cfg = SearchConfig(votes=2, max_depth=1)
+    out, details, counts = refine_answers(["Say tied things.", "Say late things."], ["tied answer", "late answer"],
+                                          cfg, backend.generate)
+    assert len(set(first_seeds["tied"])) == 3  # 3 attempts in all, each its own seed
+    assert out[0] == "tied answer" and details[0]["searched"] is False and details[0]["first_attempts"] == 3
+    assert details[1]["searched"] is True and details[1]["first_attempts"] == 2
+    assert details[1]["first_vote"]["critique"] == "Step 0. Final Judgement: No"  # consistent with the No verdict
+    assert counts["unresolved_ties"] == 1 and counts["searched"] == 1 and counts["answers"] == 2

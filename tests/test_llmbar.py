@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from conftest import run_spar
 from evaluators.llmbar import SUBSETS, LLMBarEvaluator, compute_metrics, f1, parse_choice
 
 YES = "Step-by-step verification: fine\nFinal Judgement (if the Output accurately follows the Prompt): Yes"
@@ -92,7 +91,12 @@ def test_real_data_always_yes(data_dir):
         assert m["per_subset"][subset]["acc"] == 0.5 and round(100 * m["per_subset"][subset]["f1"], 1) == 66.7
 
 
-def test_score_judgments_file_cli(llmbar_dir, tmp_path):
+def test_score_judgments_file(llmbar_dir, tmp_path):
+    """`spar score llmbar --judgments FILE` through the evaluator API (the CLI wires --format/--allow-partial/
+    --skip-invalid to match_outputs)."""
+    from evaluators.judging import JudgeConfig
+    from harness.errors import DataError
+
     rows = []
     for subset in SUBSETS:
         for i in range(4):
@@ -100,13 +104,15 @@ def test_score_judgments_file_cli(llmbar_dir, tmp_path):
                      {"subset": subset, "index": i, "output": 2, "judgments": [NO, YES, NO]}]
     judgments = tmp_path / "j.jsonl"
     judgments.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    proc = run_spar("score", "llmbar", "--judgments", str(judgments), "--data", str(llmbar_dir),
-                    "--output", str(tmp_path / "out"))
-    assert proc.returncode == 0, proc.stderr
-    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    ev = LLMBarEvaluator({"protocol": "pointwise"}, JudgeConfig(votes=3))
+    data = ev.load(str(llmbar_dir))
+    matched, outputs = ev.match_outputs(data, str(judgments))
+    metrics = ev.score(matched, outputs).metrics
     # output 1 always Yes, output 2 always No (majority): labels 1,2,2,1 -> pairs 0 and 3 right, 1 and 2 wrong
     assert metrics["overall_acc"] == 0.5
+    assert metrics["coverage"]["scored"] == metrics["coverage"]["total"] == 20 and metrics["partial"] is False
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"subset": "Natural", "index": 0, "output": 3, "judgment": YES}) + "\n")
-    proc = run_spar("score", "llmbar", "--judgments", str(bad), "--data", str(llmbar_dir), "--output", str(tmp_path / "o2"))
-    assert proc.returncode == 2 and "bad.jsonl:1:" in proc.stderr and "'output'" in proc.stderr
+    with pytest.raises(DataError) as err:
+        ev.match_outputs(data, str(bad))
+    assert str(err.value) == f"{bad}:1: field 'output': must be one of 1, 2, got 3"

@@ -48,7 +48,8 @@ def test_all_tables_present_and_typed():
         rows = load_table(table)
         assert rows, table
         for row in rows:
-            assert {"source_table", "base_model", "model", "method", "iteration", "inconsistent_cells", "note"} <= set(row)
+            assert {"source_table", "base_model", "model", "method", "iteration", "inconsistent_cells",
+                    "note"} <= set(row)
             assert row["source_table"] == table[len("table")]
             assert row["iteration"] is None or row["iteration"] in (0, 1, 2, 3)
             assert isinstance(row["inconsistent_cells"], list)

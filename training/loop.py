@@ -271,6 +271,13 @@ def iteration_prompts(pool: list, t: int, cfg: SparRunConfig) -> list:
     return (pool[start:] + pool[:start])[: min(n, len(pool))]
 
 
+def check_prompts(cfg: SparRunConfig) -> list:
+    """The prompt pool, checked to hold what the run needs (before any work)."""
+    pool, _ = load_prompts(cfg.prompts)
+    iteration_prompts(pool, cfg.iterations, cfg)
+    return pool
+
+
 def run_experiment(cfg: SparRunConfig, reporter: Reporter | None = None, evaluate: Evaluate | None = None
                    ) -> list[dict]:
     """Run (or resume) the iterations; `evaluate` scores each iteration's checkpoints (the harness's suite)."""

@@ -34,7 +34,7 @@ import time
 import weakref
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
@@ -201,11 +201,11 @@ def _install_deadlines(client: Any, live: _LiveSockets) -> bool:
 @dataclass
 class _Server:
     url: str          # what is shown: redact_url of the base URL
+    raw: str          # what was given
     base: str         # what is requested: the base URL with its userinfo, without query or fragment
     params: list[tuple[str, str]]  # the base URL's query, sent with every request
     client: Any
     in_flight: int = 0
-    secrets: list[str] = field(default_factory=list)
 
 
 def _split_urls(base_url: str | Sequence[str]) -> list[str]:
@@ -270,9 +270,10 @@ class OpenAIBackend:
 
     `base_url`: one URL, a comma-separated string of URLs or a list of them (one server per GPU); requests go to
     the server with the fewest in flight. `max_concurrency` is the total number of requests in flight across all
-    servers (raise it with the number of servers). `max_retries`: retries per request after the first attempt.
-    `timeout_s`: deadline per attempt, connect to last byte. `backoff_s`: the first retry's delay (doubled each
-    time, capped at 30 s, with jitter); a retry on a server that has not yet failed this request does not wait.
+    servers (raise it with the number of servers). `max_retries`: attempts per request after the first, wherever
+    they go. `timeout_s`: deadline per attempt, connect to last byte. `backoff_s`: the first retry's delay (doubled
+    each time, capped at 30 s, with jitter); a retry on a server that has not yet failed this request does not
+    wait.
     `model_revision`: a label for the served weights; when given, the cache identity is `model@revision` and the
     same pinned model on any server replays the cache; without it the identity includes the server URLs.
     """
@@ -285,7 +286,7 @@ class OpenAIBackend:
                  backoff_s: float = 0.5):
         _check_int("--max-concurrency", max_concurrency, 1)
         _check_int("--max-retries", max_retries, 0)
-        if batch_size is not None:
+        if batch_size:  # None or 0: the default below
             _check_int("--batch-size", batch_size, 1)
         _check_seconds("--timeout-s", timeout_s, allow_zero=False)
         _check_seconds("backoff_s", backoff_s, allow_zero=True)
@@ -298,7 +299,7 @@ class OpenAIBackend:
         self.model, self.model_revision = model, model_revision or None
         self.max_concurrency, self.max_retries = int(max_concurrency), int(max_retries)
         self.timeout_s, self.backoff_s = float(timeout_s), float(backoff_s)
-        self.batch_size = int(batch_size or self.max_concurrency * 4)
+        self.batch_size = int(batch_size or self.max_concurrency * 4)  # requests per cache write
         self.api_key_env = api_key_env
         key = os.environ.get(api_key_env) if api_key_env else None
         self._key_set = bool(key)
@@ -316,10 +317,10 @@ class OpenAIBackend:
                                   limits=httpx.Limits(max_connections=self.max_concurrency,
                                                       max_keepalive_connections=self.max_concurrency))
             _install_deadlines(client, self._live)
-            self._servers.append(_Server(url=redact_url(url),
+            self._servers.append(_Server(url=redact_url(url), raw=url,
                                          base=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
                                          params=parse_qsl(parts.query, keep_blank_values=True), client=client))
-            self._secrets += [url, *_url_secrets(url)]
+            self._secrets += _url_secrets(url)
         self._secrets.sort(key=len, reverse=True)
         self.base_urls = [s.url for s in self._servers]
         self.base_url = ",".join(self.base_urls)
@@ -338,8 +339,9 @@ class OpenAIBackend:
     def _scrub(self, text: str) -> str:
         """`text` as one line with every credential from the base URLs and the API key cut out."""
         for server in self._servers:  # full URLs first, so they read as their redacted form
-            if server.base != server.url:
-                text = text.replace(server.base, server.url)
+            for full in (server.raw, server.base):
+                if full != server.url:
+                    text = text.replace(full, server.url)
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return _one_line(text)
@@ -354,7 +356,8 @@ class OpenAIBackend:
             hint = (f"{var} is not set; export the server's API key in it "
                     "(or name another variable with --api-key-env)")
         elif status == 401:
-            hint = f"the API key in {var} was rejected (it is set); check it, or name another variable with --api-key-env"
+            hint = (f"the API key in {var} was rejected (it is set); check it, or name another variable with "
+                    "--api-key-env")
         else:
             hint = (f"the API key in {var} (it is set) is not allowed this request; check that it may use "
                     f"model {self.model!r}")
@@ -543,7 +546,7 @@ def _count(value: object) -> int:
 
 
 def _check_int(flag: str, value: object, least: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not (isinstance(value, int) or isinstance(value, float) and value.is_integer()):
         raise SparError(f"{flag} must be a whole number, got {value!r}")
     if value < least:
         raise SparError(f"{flag} must be at least {least}, got {value}")
