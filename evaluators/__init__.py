@@ -2,6 +2,9 @@
 
 A benchmark module defines an `Evaluator` subclass with its own `Options`; adding a benchmark is that module plus
 one line in REGISTRY (or `register(name, "package.module:Class")` from your own code).
+
+A family of benchmarks named `<prefix>:<argument>` (`lm-eval:gsm8k`: one lm-eval task) is one line in PREFIXES: its
+class's `specialize(argument)` returns the Evaluator class of that name.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ REGISTRY: dict[str, str] = {
     "refinement": "evaluators.refinement:RefinementEvaluator",
 }
 
+#: name prefixes: `<prefix>:<argument>` resolves to `Class.specialize(argument)` (an Evaluator class named so)
+PREFIXES: dict[str, str] = {
+    "lm-eval": "evaluators.lm_eval_tasks:LMEvalTaskEvaluator",
+}
+
 #: what `spar eval` runs when no benchmark is named, and what `spar quickstart` scores on its built-in prompts
 DEFAULT_BENCHMARKS = "ifeval"
 QUICKSTART = {"benchmark": "ifeval", "data": "quickstart"}
@@ -29,14 +37,22 @@ def register(name: str, target: str) -> None:
     REGISTRY[name] = target
 
 
-def evaluator_class(name: str) -> type[Evaluator]:
-    if name not in REGISTRY:
-        raise SparError(f"unknown benchmark {name!r} (choose from {', '.join(REGISTRY)})")
-    module, _, cls = REGISTRY[name].partition(":")
+def _import(name: str, target: str) -> Any:
+    module, _, cls = target.partition(":")
     try:
         return getattr(importlib.import_module(module), cls)
     except (ImportError, AttributeError) as exc:
-        raise SparError(f"benchmark {name!r}: cannot import {REGISTRY[name]} ({exc})") from None
+        raise SparError(f"benchmark {name!r}: cannot import {target} ({exc})") from None
+
+
+def evaluator_class(name: str) -> type[Evaluator]:
+    if name in REGISTRY:
+        return _import(name, REGISTRY[name])
+    prefix, sep, argument = name.partition(":")
+    if sep and prefix in PREFIXES:
+        return _import(name, PREFIXES[prefix]).specialize(argument)
+    families = "".join(f", {p}:..." for p in PREFIXES)
+    raise SparError(f"unknown benchmark {name!r} (choose from {', '.join(REGISTRY)}{families})")
 
 
 def get_evaluator(name: str, options: Any = None, judge: Any = None) -> Evaluator:
@@ -44,5 +60,5 @@ def get_evaluator(name: str, options: Any = None, judge: Any = None) -> Evaluato
     return evaluator_class(name)(options, judge)
 
 
-__all__ = ["DEFAULT_BENCHMARKS", "QUICKSTART", "REGISTRY", "Evaluator", "evaluator_class", "get_evaluator",
-           "register"]
+__all__ = ["DEFAULT_BENCHMARKS", "PREFIXES", "QUICKSTART", "REGISTRY", "Evaluator", "evaluator_class",
+           "get_evaluator", "register"]

@@ -67,6 +67,12 @@ class Evaluator(ABC):
         self.options = options
         self.judge: JudgeConfig = judge or JudgeConfig()
 
+    def run(self, data: LoadedData, spec: Any, backend: Any, config: GenerationConfig) -> ScoreResult | None:
+        """Benchmarks that drive generation themselves (lm-eval tasks) return their result here, given the model's
+        spec (harness.spec.ModelSpec), its open backend and the run's generation config; the others return None
+        and go through requests -> score."""
+        return None
+
     def judge_requests(self, data: LoadedData, responses: Sequence[str]) -> list[ChatRequest]:
         """Requests for the judge model (one per judged sample), asked as `self.judge` says."""
         return []

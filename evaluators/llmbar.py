@@ -14,6 +14,15 @@ Two protocols (option `protocol`):
 Adversarial average = mean of the four adversarial subsets; overall = mean of all five (of those scored, when a
 partial file is scored; the summary then says so).
 
+Score judges (option `judge_prompt: score5`; how spar scores the Self-Rewarding / Meta-Rewarding judges): each
+output is scored alone with the additive 5-point LLM-as-a-Judge prompt (Yuan et al. 2024, `SCORE_JUDGE_TEMPLATE`,
+`Score: <points>`; the judge's `parser` lenient reads small models' looser formats, the others the usual
+`Score: <number>` rule); an output's score is the mean of its parseable judgments (unparseable ones are dropped and
+counted, never scored 0). Pointwise: Yes when the score is at least `score_threshold` (default 4). Pairwise: the
+two outputs' scores are compared with the official LLMBar Rating rule (original order picks output 1 unless score 2
+is higher, swapped order picks output 2 unless score 1 is higher), so a tie is a positional disagreement; ties are
+counted (`score_ties`). An output without a parseable score gives no verdict.
+
 Verdict parsers for pairwise judgments (option `pairwise_parser`), each the exact rule of the official code
 (princeton-nlp/LLMBar `LLMEvaluator/evaluate.py::completion_with_parsing` with the `parsing` regexes of
 `LLMEvaluator/evaluators/config/<model>/<strategy>.json`: the stripped completion is searched with the "1" regex,
@@ -117,6 +126,91 @@ PAIRWISE_USER = (
     "better, Output (a) or Output (b)? Your response should be either \"Output (a)\" or \"Output (b)\":")
 # LLMBar's decoding for API judges: greedy, 50 new tokens.
 PAIRWISE_SAMPLING = SamplingParams(temperature=0.0, max_new_tokens=50)
+
+#: The LLM-as-a-Judge prompt of Self-Rewarding LMs (Yuan et al. 2024, Figure 2), byte-exact; Meta-Rewarding's judge
+#: uses it too. Placeholders <INSTRUCTION_HERE> and <RESPONSE_HERE> (filled in one pass by `score_judge_prompt`).
+SCORE_JUDGE_TEMPLATE = (
+    "Review the user's question and the corresponding response using the additive 5-point\n"
+    "scoring system described below. Points are accumulated based on the satisfaction of each\n"
+    "criterion:\n"
+    "- Add 1 point if the response is relevant and provides some information related to\n"
+    "the user's inquiry, even if it is incomplete or contains some irrelevant content.\n"
+    "- Add another point if the response addresses a substantial portion of the user's question,\n"
+    "but does not completely resolve the query or provide a direct answer.\n"
+    "- Award a third point if the response answers the basic elements of the user's question in a\n"
+    "useful way, regardless of whether it seems to have been written by an AI Assistant or if it\n"
+    "has elements typically found in blogs or search results.\n"
+    "- Grant a fourth point if the response is clearly written from an AI Assistant's perspective,\n"
+    "addressing the user's question directly and comprehensively, and is well-organized and\n"
+    "helpful, even if there is slight room for improvement in clarity, conciseness or focus.\n"
+    "- Bestow a fifth point for a response that is impeccably tailored to the user's question\n"
+    "by an AI Assistant, without extraneous information, reflecting expert knowledge, and\n"
+    "demonstrating a high-quality, engaging, and insightful answer.\n"
+    "User: <INSTRUCTION_HERE>\n"
+    "<response><RESPONSE_HERE></response>\n"
+    "After examining the user's instruction and the response:\n"
+    "- Briefly justify your total score, up to 100 words.\n"
+    "- Conclude with the score using the format: \"Score: <total points>\"\n"
+    "Remember to assess from the AI Assistant perspective, utilizing web search knowledge as\n"
+    "necessary. To evaluate the response in alignment with this additive scoring model, we'll\n"
+    "systematically attribute points based on the outlined criteria."
+)
+_SCORE_SLOTS = re.compile(r"<INSTRUCTION_HERE>|<RESPONSE_HERE>")
+_SCORE = re.compile(r"Score:\s*([0-9.]+)")
+_SCORE_LOOSE = (re.compile(r"score[*_\s]*(?:is|of|:|=)?[*_\s]*([0-5](?:\.[0-9]+)?)(?![0-9])", re.IGNORECASE),
+                re.compile(r"(?<![0-9.])([0-5](?:\.[0-9]+)?)\s*(?:/|out of)\s*5(?![0-9])", re.IGNORECASE),
+                re.compile(r"(?<![0-9.])([0-5](?:\.[0-9]+)?)\s*points?\b", re.IGNORECASE))
+SCORE_RANGE = (0.0, 5.0)
+
+
+def score_judge_prompt(instruction: str, response: str) -> str:
+    """The 5-point judge prompt for one response (placeholders filled in one pass: text in the instruction that
+    looks like a placeholder is left alone)."""
+    values = {"<INSTRUCTION_HERE>": instruction, "<RESPONSE_HERE>": response}
+    return _SCORE_SLOTS.sub(lambda m: values[m.group(0)], SCORE_JUDGE_TEMPLATE)
+
+
+def _in_range(value: str) -> float | None:
+    try:
+        score = float(value)
+    except ValueError:
+        return None
+    return score if SCORE_RANGE[0] <= score <= SCORE_RANGE[1] else None
+
+
+def parse_score_strict(text: str) -> float | None:
+    """The usual Self-Rewarding rule: `Score:\\s*([0-9.]+)`, the last occurrence (the prompt asks to conclude with
+    it); None when absent, not a number, or outside 0-5 (dropped, never scored 0)."""
+    found = _SCORE.findall(text)
+    return _in_range(found[-1].rstrip(".")) if found else None
+
+
+def parse_score_lenient(text: str) -> float | None:
+    """For small models (not the papers'): the strict rule, else the last 'score (is|of|:) k', 'k/5' or 'k out of
+    5', or 'k points' with k in 0-5; None when nothing matches."""
+    strict = parse_score_strict(text)
+    if strict is not None:
+        return strict
+    for pattern in _SCORE_LOOSE:
+        found = pattern.findall(text)
+        if found:
+            return _in_range(found[-1])
+    return None
+
+
+SCORE_PARSERS = {"strict": parse_score_strict, "lenient": parse_score_lenient}
+
+
+def get_score_parser(name: str):
+    """The score parser by name; the SPaR verdict parser names map onto it (official/strict -> strict)."""
+    return SCORE_PARSERS["lenient" if name == "lenient" else "strict"]
+
+
+def mean_score(texts: Sequence[str], parser) -> tuple[float | None, list[float | None]]:
+    """The mean of the parseable scores of `texts` (None when none parses) and each text's score."""
+    scores = [parser(t) for t in texts]
+    valid = [s for s in scores if s is not None]
+    return (sum(valid) / len(valid) if valid else None), scores
 
 
 @dataclass(frozen=True)
@@ -222,6 +316,15 @@ class LLMBarOptions:
     result_evaluator: str | None = option(
         None, "with --format llmbar-result and a folder: the official evaluator whose result.json files to read "
               "(e.g. GPT-4/CoT), when the folder holds several")
+    judge_prompt: Literal["spar", "score5"] = option(
+        "spar", "spar: SPaR's Yes/No judge prompt (pointwise) / LLMBar's Vanilla prompt (pairwise); score5: the "
+                "Self-/Meta-Rewarding additive 5-point prompt per output, mapped to Yes by score_threshold "
+                "(pointwise) or compared (pairwise)")
+    score_threshold: float = option(4.0, "score5, pointwise: an output whose mean score is at least this is Yes",
+                                    ge=0, le=5)
+    score_parser: Literal["auto", "strict", "lenient"] = option(
+        "auto", "score5: how a judgment's score is read: strict (`Score: k`, 0-5), lenient (small models: also "
+                "'score of k', 'k/5', 'k points'), auto (lenient when the judge's parser is lenient, else strict)")
 
 
 class LLMBarEvaluator(Evaluator):
@@ -237,9 +340,21 @@ class LLMBarEvaluator(Evaluator):
         super().__init__(options, judge)
         self.protocol = self.options.protocol
         self.parser = get_parser(self.judge.parser)
+        self.score5 = self.options.judge_prompt == "score5"
+        self.score_parser = get_score_parser(self.options.score_parser if self.options.score_parser != "auto"
+                                             else self.judge.parser)
 
     def describe(self) -> dict:
         out: dict[str, Any] = {"protocol": self.protocol, "subsets": list(SUBSETS)}
+        if self.score5:
+            out.update(prompt="Self-Rewarding additive 5-point judge prompt per output", judge=self.judge.describe(),
+                       score_parser=self.score_parser.__name__.removeprefix("parse_score_"),
+                       score="mean of the parseable judgments' scores")
+            if self.protocol == "pointwise":
+                out.update(score_threshold=self.options.score_threshold, positive_class="follows")
+            else:
+                out.update(comparison="official LLMBar Rating rule; ties counted (score_ties)")
+            return out
         if self.protocol == "pointwise":
             out.update(prompt="SPaR judge prompt", judge=self.judge.describe(), positive_class="follows")
         else:
@@ -301,7 +416,10 @@ class LLMBarEvaluator(Evaluator):
                             "with the vanilla rule (pairwise_parser=auto or vanilla)")
         out = []
         for p in data.items:
-            if self.protocol == "pointwise":
+            if self.score5:
+                out += [self.judge.request((Message("user", score_judge_prompt(p.input, p.output_1)),)),
+                        self.judge.request((Message("user", score_judge_prompt(p.input, p.output_2)),))]
+            elif self.protocol == "pointwise":
                 out += [self.judge.request(judge_messages(p.input, p.output_1)),
                         self.judge.request(judge_messages(p.input, p.output_2))]
             else:
@@ -318,6 +436,10 @@ class LLMBarEvaluator(Evaluator):
         accepted forms and the checks). Returns the pairs judged (in the data's order) and two `Judgment`s per pair
         (output 1 then 2, or original then swapped order)."""
         where = Path(path)
+        if self.score5 and self.protocol == "pairwise":
+            raise SparError("llmbar: judge_prompt=score5 with protocol=pairwise scores the judgments spar generates "
+                            "(spar eval / spar run); score a file of per-output score judgments with "
+                            "protocol=pointwise")
         if fmt is not None and fmt not in FORMATS:
             raise SparError(f"llmbar: unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
         if not where.exists():
@@ -544,6 +666,10 @@ class LLMBarEvaluator(Evaluator):
                 sample.update(judgments=[list(first.texts), list(second.texts)], votes=[v.to_dict() for v in votes],
                               predicted=[v.label for v in votes], truth=[int(p.label == 1), int(p.label == 2)],
                               verdict_given=[first.given, second.given])
+                if self.score5:
+                    sample["scores"] = [mean_score(j.texts, self.score_parser)[0] for j in (first, second)]
+            elif self.score5:
+                sample.update(self._compare_scores(first, second))
             else:
                 a, b, info = pairwise_choices(parser, first, second)  # type: ignore[arg-type]
                 sample.update(judgments=[first.texts[0] if first.texts else None,
@@ -561,7 +687,25 @@ class LLMBarEvaluator(Evaluator):
     def _vote(self, j: Judgment) -> Vote:
         if j.given:
             return Vote(j.verdict, int(j.verdict == 1), int(j.verdict == 0), 0, None)
+        if self.score5:  # the mean of the parseable scores against the threshold
+            mean, scores = mean_score(j.texts, self.score_parser)
+            threshold = self.options.score_threshold
+            label = None if mean is None else int(mean >= threshold)
+            return Vote(label, sum(s is not None and s >= threshold for s in scores),
+                        sum(s is not None and s < threshold for s in scores), scores.count(None),
+                        j.texts[0] if j.texts and label is not None else None)
         return majority_vote(list(j.texts), self.parser)
+
+    def _compare_scores(self, first: Judgment, second: Judgment) -> dict:
+        """Pairwise with a score judge: each output's mean score, compared by the official Rating rule."""
+        (s1, all1), (s2, all2) = (mean_score(j.texts, self.score_parser) for j in (first, second))
+        a = b = None
+        if s1 is not None and s2 is not None:
+            a, b = (1 if s1 > s2 else 2), (2 if s2 > s1 else 1)
+        return {"judgments": [list(first.texts), list(second.texts)], "scores": [s1, s2],
+                "judgment_scores": [all1, all2], "score_tie": s1 is not None and s1 == s2,
+                "choice_original": a, "choice_swapped": b, "verdict_given": [False, False],
+                "unparseable": [s1 is None, s2 is None]}
 
     # -- what the CLI prints ---------------------------------------------------------------------------------------
     def summary_rows(self, metrics: dict) -> list[tuple[str, Any]]:
@@ -996,6 +1140,7 @@ def _subset_metrics(rows: list[dict], protocol: str) -> dict:
     return {"acc_original": orig / n, "acc_swapped": swap / n, "acc": (orig + swap) / (2 * n), "acc_both": both / n,
             "positional_agreement": equal / n, "correct_original": orig, "correct_swapped": swap,
             "correct_both": both, "agreements": equal, "pairs": n, "judgments": 2 * n,
+            "score_ties": sum(bool(s.get("score_tie")) for s in rows),
             "no_verdict": sum((s["choice_original"] is None) + (s["choice_swapped"] is None) for s in rows),
             "unparseable": sum(sum(s.get("unparseable", (s["choice_original"] is None, s["choice_swapped"] is None)))
                                for s in rows)}
@@ -1029,6 +1174,8 @@ def compute_metrics(samples: Sequence[dict], protocol: str, source: dict | None 
                               "unparseable": sum(m["unparseable"] for m in per_subset.values())}
     if protocol == "pointwise":
         counts["unparseable_outputs"] = counts["unparseable"]
+    elif any("score_tie" in s for s in samples):
+        counts["score_ties"] = sum(m["score_ties"] for m in per_subset.values())
     recorded = [s for s in samples if "recorded" in s]
     if recorded:
         counts["differs_from_recorded"] = sum((s["choice_original"], s["choice_swapped"]) != tuple(s["recorded"])

@@ -25,7 +25,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from evaluators import REGISTRY
-    from harness.config import add_flags
+    from harness.config import SEARCH_FLAGS, add_flags
+
+    DECODE_FLAGS = tuple(flag for flag, _ in SEARCH_FLAGS)
 
     parser = _Parser(prog="spar", description="SPaR evaluation harness")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -49,8 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--skip-invalid", action="store_true",
                     help="count and exclude bad lines instead of stopping at the first one")
     sc.add_argument("--config", help="YAML file of options (flags override it)")
-    add_flags(sc, skip=("benchmarks", "limit", "tree-search", "tree-search-votes", "tree-search-budget",
-                        "tree-search-max-new-tokens", "tree-search-parser", "refiner"))
+    add_flags(sc, skip=("benchmarks", "limit", "refiner", *DECODE_FLAGS))
 
     qs = sub.add_parser("quickstart", help="offline demo: the embedded SmolLM2 on a built-in IFEval-format set")
     qs.add_argument("--output", default="", help="run folder (default results/runs/<time>-quickstart)")
@@ -80,8 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     add_flags(ev_p, skip=("benchmarks", "limit", "data", "output", "temperature", "max-new-tokens", "top-p",
                           "system-prompt", "judge", "judge-backend", "judge-base-url", "judge-api-key-env",
                           "refiner", "judge-votes", "judge-temperature", "judge-max-new-tokens", "judge-parser",
-                          "tree-search", "tree-search-votes", "tree-search-budget", "tree-search-max-new-tokens",
-                          "tree-search-parser"))
+                          *DECODE_FLAGS))
     _register_extra(sub)
     return parser
 
@@ -273,7 +273,8 @@ def _run(args: argparse.Namespace, console) -> int:
 def _run_experiment(args: argparse.Namespace, console, reporter) -> int:
     from harness import suite
     from training.config import load_run_config
-    from training.loop import check_prompts, run_experiment, summary_row
+    from training.loop import check_prompts, run_experiment, run_label, summary_row
+    from training.methods import get_method
 
     overrides = list(args.overrides)
     if args.output:
@@ -283,8 +284,10 @@ def _run_experiment(args: argparse.Namespace, console, reporter) -> int:
     run_cfg = load_run_config(args.config, overrides)
     check_prompts(run_cfg)  # cheap checks first; then the eval data, all before any work
     records = run_experiment(run_cfg, reporter, evaluate=suite.checkpoint_evaluator(run_cfg, reporter))
-    console.print(iteration_table([summary_row(r) for r in records if r["status"] == "finished"],
-                                  f"{run_cfg.experiment}: per-iteration summary (scores in %)"))
+    label = run_label(run_cfg, get_method(run_cfg.method))
+    console.print(iteration_table([summary_row(r) for r in records if r["extra"]["complete"]],
+                                  f"{run_cfg.experiment} ({label}): per-iteration summary, iteration 0 = the starting "
+                                  "models (scores in %)"))
     console.print(f"experiment folder: {run_cfg.out}")
     return 0
 

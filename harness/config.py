@@ -35,15 +35,21 @@ class JudgingConfig:
 
 
 @options
-class TreeSearchEvalConfig:
-    """Inference-time tree search before scoring actor benchmarks (SPaR Figure 5)."""
+class DecodeConfig:
+    """How actor benchmarks are answered at a budget of generated responses (SPaR Figure 5 / Table 10): the refiner
+    role judges (and refines) the actor's responses before scoring."""
 
-    algorithm: Literal["", "bfs", "dfs"] = option("", "'' (off), bfs or dfs: the refiner judges each answer and "
-                                                      "refines rejected ones")
-    votes: PositiveInt = option(5, "judgments per node (majority / Yes fraction)")
-    budget: PositiveInt = option(15, "refinements per answer at most")
+    strategy: Literal["greedy", "best-of-n", "iterative", "bfs", "dfs"] = option(
+        "greedy", "greedy: one answer as generated; best-of-n: `budget` samples, the refiner's highest Yes fraction "
+                  "wins; iterative: judge and refine one response until Yes or the budget; bfs/dfs: SPaR's tree "
+                  "search from the answer")
+    budget: PositiveInt = option(15, "generated responses per prompt at most, the first answer included (the x axis "
+                                     "of the inference-scaling curve)")
+    votes: PositiveInt = option(5, "refiner judgments per response (majority / Yes fraction)")
+    temperature: Temperature = option(0.7, "sampling temperature of best-of-n candidates, judgments and refinements")
     max_new_tokens: PositiveInt = option(2048, "judge and refine generation budget")
     parser: Literal["official", "strict", "lenient"] = option("official", "verdict parser")
+    refine_parser: Literal["official", "lenient"] = option("official", "refinement parser ([[start]] ... [[end]])")
 
 
 @options
@@ -52,7 +58,7 @@ class EvalConfig:
 
     model: ModelSpec = option(ModelSpec(), "the model under test")
     judge: ModelSpec | None = option(None, "the judge of judged benchmarks (default: the model)")
-    refiner: ModelSpec | None = option(None, "the refiner of --tree-search (default: the judge)")
+    refiner: ModelSpec | None = option(None, "the refiner of --decode best-of-n/iterative/bfs/dfs (default: the judge)")
     benchmarks: str = option("", "comma-separated benchmarks to run (default: the registry's default)")
     bench: dict[str, dict[str, Any]] = option({}, "per-benchmark options: {name: {key: value}}")
     data: str = option("", "data source (a local file/folder or hub id); for several benchmarks name=source,... "
@@ -67,7 +73,7 @@ class EvalConfig:
     system_prompt: str = option("", "optional system message before each prompt")
     cache: str = option("", "generation cache (SQLite file); default <cache dir>/generations.sqlite")
     judging: JudgingConfig = option(JudgingConfig(), "how judges are asked")
-    tree_search: TreeSearchEvalConfig = option(TreeSearchEvalConfig(), "inference-time tree search")
+    decode: DecodeConfig = option(DecodeConfig(), "decoding strategy of actor benchmarks")
 
     def role(self, name: str) -> ModelSpec:
         """The spec of a role, following inheritance (judge <- model, refiner <- judge)."""
@@ -112,10 +118,13 @@ RUN_FLAGS = [("benchmarks", "benchmarks"), ("data", "data"), ("limit", "limit"),
              ("seed", "seed"), ("system-prompt", "system_prompt"), ("cache", "cache")]
 JUDGE_FLAGS = [("judge-votes", "judging.votes"), ("judge-temperature", "judging.temperature"),
                ("judge-max-new-tokens", "judging.max_new_tokens"), ("judge-parser", "judging.parser")]
-SEARCH_FLAGS = [("tree-search", "tree_search.algorithm"), ("tree-search-votes", "tree_search.votes"),
-                ("tree-search-budget", "tree_search.budget"),
-                ("tree-search-max-new-tokens", "tree_search.max_new_tokens"),
-                ("tree-search-parser", "tree_search.parser")]
+SEARCH_FLAGS = [("decode", "decode.strategy"), ("budget", "decode.budget"), ("decode-votes", "decode.votes"),
+                ("decode-temperature", "decode.temperature"), ("decode-max-new-tokens", "decode.max_new_tokens"),
+                ("decode-parser", "decode.parser"), ("decode-refine-parser", "decode.refine_parser"),
+                # earlier names of the tree-search flags
+                ("tree-search", "decode.strategy"), ("tree-search-votes", "decode.votes"),
+                ("tree-search-budget", "decode.budget"), ("tree-search-max-new-tokens", "decode.max_new_tokens"),
+                ("tree-search-parser", "decode.parser")]
 ALL_FLAGS = MODEL_FLAGS + ROLE_FLAGS + RUN_FLAGS + JUDGE_FLAGS + SEARCH_FLAGS
 
 
@@ -125,7 +134,7 @@ def _field_of(key: str) -> tuple[type, str]:
     if not tail:
         return EvalConfig, head
     cls = {"model": ModelSpec, "judge": ModelSpec, "refiner": ModelSpec, "judging": JudgingConfig,
-           "tree_search": TreeSearchEvalConfig}[head]
+           "decode": DecodeConfig}[head]
     return cls, tail
 
 
@@ -140,6 +149,8 @@ def add_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> No
             help_text = f"the {key.split('.')[0]}'s {name} (default: the model's)"
         elif key in ("judge.name", "refiner.name"):
             help_text = help_of(EvalConfig, key.split(".")[0]) + ": a model name, folder or hub id"
+        if flag.startswith("tree-search"):
+            help_text = f"same as --{next(f for f, k in ALL_FLAGS if k == key)} (earlier name)"
         parser.add_argument("--" + flag, dest="flag:" + key, default=None, metavar="VALUE", help=help_text)
     parser.add_argument("--bench", dest="bench_overrides", action="append", default=[], metavar="NAME.KEY=VALUE",
                         help="a benchmark's own option, e.g. --bench followbench.categories=content (repeatable; "

@@ -124,7 +124,7 @@ def spar_metric_path(column: str) -> tuple[str, tuple[str, ...]] | None:
     """Where a paper column lives in spar's output: (benchmark, path of keys inside that benchmark's metrics.json),
     e.g. 'llmbar.per_subset.GPTInst.acc' -> ('llmbar', ('per_subset', 'GPTInst', 'acc')). Only dotted columns name
     a spar metric; None for the others (Table 3's acc_gpt / acc_spar are `refinement.accuracy` under a particular
-    judge, Table 7's general benchmarks are not implemented in spar)."""
+    judge; Table 7's general benchmarks map to `lm-eval:<task>` runs through `results/paper/tables.yaml`)."""
     head, _, rest = column.partition(".")
     if not head or not rest:
         return None
@@ -146,3 +146,47 @@ def run_value(metrics: dict, column: str) -> float | None:
             return None
         node = node[key]
     return 100.0 * node if isinstance(node, (int, float)) and not isinstance(node, bool) else None
+
+
+#: the paper model `spar tables` compares with unless told otherwise
+DEFAULT_PAPER_MODEL = "LLaMA3-8B-Instruct"
+
+
+def _norm(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def base_models() -> list[str]:
+    """Every `base_model` of the published tables, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for name in table_names():
+        for row in load_table(name):
+            seen.setdefault(row["base_model"], None)
+    return list(seen)
+
+
+def resolve_paper_model(name: str | None) -> str:
+    """The published base model `name` means: exact, or the one whose name starts with (else contains) `name`,
+    ignoring case and punctuation ('llama3-8b', 'mistral', 'glm'); unknown or ambiguous names are errors."""
+    known = base_models()
+    if not name:
+        return DEFAULT_PAPER_MODEL
+    if name in known:
+        return name
+    want = _norm(name)
+    for test in (lambda k: _norm(k) == want, lambda k: _norm(k).startswith(want), lambda k: want in _norm(k)):
+        matches = [k for k in known if want and test(k)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise SparError(f"paper model {name!r} is ambiguous: {', '.join(matches)}")
+    raise SparError(f"no paper model {name!r} (the tables have {', '.join(known)})")
+
+
+def rows_of_model(tables: list[str] | tuple[str, ...], base_model: str) -> tuple[str | None, list[dict]]:
+    """(table, rows) of the first of `tables` that has rows of `base_model` ((None, []) if none has)."""
+    for name in tables:
+        rows = [r for r in load_table(name) if r["base_model"] == base_model]
+        if rows:
+            return name, rows
+    return None, []

@@ -9,6 +9,7 @@ This is the front layer: it may import evaluators and training; nothing below im
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass, field
@@ -90,22 +91,32 @@ def _judge_step(ev: Evaluator, data: LoadedData, responses: list, judge, cache: 
     return [[c.text for c in comps] for comps in completions], stats
 
 
-def _inference_search(requests, responses, refiner, cfg: EvalConfig, cache: GenerationCache, reporter: Reporter,
-                      name: str) -> tuple[list[str], dict]:
-    from training.inference_search import refine_answers
+def _decode(strategy: str, requests, completions, refiner, cfg: EvalConfig, cache: GenerationCache,
+            reporter: Reporter, name: str) -> tuple[list[str], dict]:
+    """Responses chosen or refined by the refiner role at `cfg.decode.budget` generated responses per prompt."""
+    from training.inference_search import best_of_n, iterative_refine, refine_answers
     from training.tree_search import SearchConfig
 
-    ts = cfg.tree_search
-    sampling = SamplingParams(temperature=0.7, top_p=1.0, max_new_tokens=ts.max_new_tokens)
-    scfg = SearchConfig(algorithm=ts.algorithm, votes=ts.votes, budget=ts.budget, parser=ts.parser,
+    d = cfg.decode
+    sampling = SamplingParams(temperature=d.temperature, top_p=1.0, max_new_tokens=d.max_new_tokens)
+    scfg = SearchConfig(algorithm=strategy if strategy in ("bfs", "dfs") else "bfs", votes=d.votes,
+                        budget=max(1, d.budget - 1), parser=d.parser, refine_parser=d.refine_parser,
                         judge_sampling=sampling, refine_sampling=sampling, seed=cfg.seed)
     prompts = [r.messages[-1].content for r in requests]
     stats = GenerationStats()
     generate = counting_generate(refiner, cache, stats)
-    with reporter.stage(f"tree search {name}", 1) as advance:
-        new, details, counts = refine_answers(prompts, responses, scfg, generate)
+    with reporter.stage(f"{strategy} {name} (budget {d.budget})", 1) as advance:
+        if strategy == "best-of-n":
+            new, details, counts = best_of_n(prompts, [[c.text for c in comps] for comps in completions], scfg,
+                                             generate)
+        elif strategy == "iterative":
+            new, details, counts = iterative_refine(prompts, [comps[0].text for comps in completions], scfg,
+                                                    d.budget, generate)
+        else:
+            new, details, counts = refine_answers(prompts, [comps[0].text for comps in completions], scfg, generate)
         advance(1)
-    info = {"config": to_dict(scfg), "refiner": describe(refiner), "counts": counts,
+    info = {"strategy": strategy, "budget": d.budget, "config": to_dict(scfg), "refiner": describe(refiner),
+            "counts": counts, "generations_per_prompt": counts["generations"] / max(1, len(prompts)),
             "generation_stats": stats.to_dict(), "details": details}
     return new, info
 
@@ -114,16 +125,30 @@ def _eval_benchmark(name: str, ev: Evaluator, data: LoadedData, cfg: EvalConfig,
                     pool: ModelPool, cache: GenerationCache, reporter: Reporter, out: Path,
                     writer: RecordWriter) -> dict:
     model = pool.get(cfg.model)
+    t0 = time.perf_counter()
+    driven = ev.run(data, cfg.model, model, gen_cfg)
+    if driven is not None:  # the benchmark generated and scored itself (lm-eval tasks)
+        write_jsonl(out / name / "samples.jsonl", driven.samples)
+        write_json(out / name / "metrics.json", driven.metrics)
+        writer.record.benchmarks[name] = {"data": data.source, "scorer": ev.describe(),
+                                          "seconds": {"total": round(time.perf_counter() - t0, 3)}}
+        writer.save()
+        return driven.metrics
     requests = ev.requests(data, gen_cfg)
+    strategy = cfg.decode.strategy if ev.searchable and not getattr(ev, "completions_per_request", None) \
+        else "greedy"
+    if strategy == "best-of-n":  # the budget is spent on sampled candidates
+        requests = [dataclasses.replace(r, n=cfg.decode.budget, sampling=dataclasses.replace(
+            r.sampling, temperature=cfg.decode.temperature)) for r in requests]
     t0 = time.perf_counter()
     with reporter.stage(f"generate {name}", len(requests)) as advance:
         completions, stats = cached_generate(model, requests, cache, advance)
     responses = _texts(ev, completions)
     search_info = None
-    if cfg.tree_search.algorithm and not getattr(ev, "completions_per_request", None) and ev.searchable:
+    if strategy != "greedy":
         refiner = pool.get(cfg.role("refiner"))
         writer.record.models.setdefault("refiner", describe(refiner))
-        responses, search_info = _inference_search(requests, responses, refiner, cfg, cache, reporter, name)
+        responses, search_info = _decode(strategy, requests, completions, refiner, cfg, cache, reporter, name)
     t1 = time.perf_counter()
     judge = None
     if ev.needs_judge:
@@ -139,14 +164,17 @@ def _eval_benchmark(name: str, ev: Evaluator, data: LoadedData, cfg: EvalConfig,
             sample.setdefault("completion_tokens", comps[0].completion_tokens)
     if search_info is not None:
         for sample, detail in zip(scored.samples, search_info["details"]):
-            sample["tree_search"] = detail
+            sample["decode"] = detail
     write_jsonl(out / name / "samples.jsonl", scored.samples)
     write_json(out / name / "metrics.json", scored.metrics)
     entry: dict[str, Any] = {"data": data.source, "scorer": ev.describe(), "generation_stats": stats.to_dict(),
                              "seconds": {"generation": round(t1 - t0, 3), "judging": round(t2 - t1, 3),
                                          "scoring": round(t3 - t2, 3)}}
     if search_info is not None:
-        entry["tree_search"] = {k: v for k, v in search_info.items() if k != "details"}
+        entry["decode"] = {k: v for k, v in search_info.items() if k != "details"}
+    elif cfg.decode.strategy != "greedy":
+        entry["decode"] = {"strategy": "greedy", "note": f"--decode {cfg.decode.strategy} applies to benchmarks "
+                                                         "that score an actor's answers; this one was answered as is"}
     if judge_stats is not None:
         entry["judge"] = {"config": ev.judge.describe(), "generation_stats": judge_stats.to_dict()}
     writer.record.benchmarks[name] = entry

@@ -68,3 +68,19 @@ def test_spar_run_cpu_config_one_small_iteration(tmp_path):
             assert stages[stage]["skipped"]
     assert "ifeval" in stages["eval_actor"]["metrics"]
     assert "per-iteration summary" in proc.stdout
+
+
+@pytest.mark.parametrize("strategy", ["best-of-n", "iterative"])
+def test_decode_strategies_on_the_embedded_model(strategy, tmp_path):
+    """`spar eval --decode best-of-n --budget 4` / `--decode iterative` on SmolLM2 write per-sample details."""
+    out = tmp_path / "run"
+    proc = run_spar("eval", "--model", "smollm2-135m-instruct", "--data", "quickstart", "--limit", "2",
+                    "--max-new-tokens", "24", "--decode", strategy, "--budget", "4", "--decode-votes", "2",
+                    "--decode-max-new-tokens", "32", "--decode-parser", "lenient", "--decode-refine-parser",
+                    "lenient", "--output", str(out), "--cache", str(tmp_path / "c.sqlite"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    samples = [json.loads(line) for line in (out / "ifeval" / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 2 and all(s["decode"]["strategy"] == strategy for s in samples)
+    assert all(1 <= s["decode"]["generations"] <= 4 for s in samples)
+    record = json.loads((out / "record.json").read_text())
+    assert record["benchmarks"]["ifeval"]["decode"]["budget"] == 4 and record["config"]["decode"]["strategy"] == strategy

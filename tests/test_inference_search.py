@@ -14,18 +14,48 @@ def test_eval_with_tree_search_replaces_rejected_answers(tiny_model_dir, tmp_pat
                     "--tree-search-votes", "3", "--output", str(out), "--cache", str(tmp_path / "c.sqlite"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     samples = [json.loads(line) for line in (out / "ifeval" / "samples.jsonl").read_text().splitlines()]
-    searched = [s for s in samples if s["tree_search"] is not None and s["tree_search"]["searched"]]
+    searched = [s for s in samples if s["decode"]["searched"]]
     assert searched  # the scripted judge rejects most first answers
     for s in searched:
-        assert s["response"] != s["tree_search"]["original_response"]
-        assert s["response"].startswith(s["tree_search"]["original_response"])  # the scripted refiner appends
+        assert s["response"] != s["decode"]["original_response"]
+        assert s["response"].startswith(s["decode"]["original_response"])  # the scripted refiner appends
+        assert s["decode"]["generations"] >= 1
     for s in samples:
-        if s["tree_search"] is None:
+        if not s["decode"]["searched"]:
             assert s["response"].startswith("answer ")  # accepted as the actor wrote it
     record = json.loads((out / "record.json").read_text())
-    counts = record["benchmarks"]["ifeval"]["tree_search"]["counts"]
+    counts = record["benchmarks"]["ifeval"]["decode"]["counts"]
     assert counts["answers"] == 4 and counts["searched"] == len(searched)
-    assert record["benchmarks"]["ifeval"]["tree_search"]["config"]["algorithm"] == "bfs"
+    assert record["benchmarks"]["ifeval"]["decode"]["config"]["algorithm"] == "bfs"
+    assert record["config"]["decode"]["strategy"] == "bfs"
+
+
+def _decode_run(tmp_path, *flags):
+    from harness.cli import main
+
+    out = tmp_path / "run"
+    assert main(["eval", "--benchmarks", "ifeval", "--data", "quickstart", "--limit", "5", "--model", "m",
+                 "--backend", "fake", "--set", "model.script=selfplay", "--decode-votes", "3", *flags,
+                 "--output", str(out), "--cache", str(tmp_path / "c.sqlite")]) == 0
+    samples = [json.loads(line) for line in (out / "ifeval" / "samples.jsonl").read_text().splitlines()]
+    return samples, json.loads((out / "record.json").read_text())["benchmarks"]["ifeval"]["decode"]
+
+
+def test_best_of_n_picks_the_highest_yes_fraction(tmp_path):
+    samples, decode = _decode_run(tmp_path, "--decode", "best-of-n", "--budget", "4")
+    assert decode["strategy"] == "best-of-n" and decode["budget"] == 4 and decode["generations_per_prompt"] == 4
+    for s in samples:
+        d = s["decode"]
+        assert d["generations"] == 4 and len(d["values"]) == 4
+        assert d["values"][d["chosen"]] == max(d["values"])
+
+
+def test_iterative_refinement_stays_within_the_budget(tmp_path):
+    samples, decode = _decode_run(tmp_path, "--decode", "iterative", "--budget", "3")
+    assert all(1 <= s["decode"]["generations"] <= 3 for s in samples)
+    assert decode["counts"]["generations"] == sum(s["decode"]["generations"] for s in samples)
+    refined = [s for s in samples if s["decode"]["changed"]]
+    assert refined and all("+" in s["response"] for s in refined)  # the scripted refiner marks its refinements
 
 
 def test_a_tied_first_vote_is_rejudged_and_the_root_critique_agrees_with_no():

@@ -23,9 +23,9 @@ def _config(tmp: Path, model: Path, llmbar: Path, **extra) -> Path:
            "prompts_per_iteration": 6, "cache": str(tmp / "gen.sqlite"),
            "models": {"actor": str(model), "refiner": str(model), "backend": FAKE, "batch_size": 8},
            "collect": {"responses_per_prompt": 3, "votes": 3}, "search": {"votes": 3},
-           "dpo": {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 1, "learning_rate": 1e-4,
+           "dpo": {"per_device_train_batch_size": 2, "global_batch_size": 2, "learning_rate": 1e-4,
                    "max_length": 512},
-           "rft": {"num_train_epochs": 1, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1,
+           "rft": {"num_train_epochs": 1, "per_device_train_batch_size": 4, "global_batch_size": 4,
                    "max_length": 512},
            "eval": {"actor_benchmarks": "ifeval", "refiner_benchmarks": "llmbar",
                     "data": f"ifeval=quickstart,llmbar={llmbar}", "limit": 2, "max_new_tokens": 16}}
@@ -60,8 +60,14 @@ def test_one_iteration_end_to_end(tiny_model_dir, llmbar_dir, tmp_path):
         tree = searches[pair["key"]]
         assert pair["chosen"][0]["content"] == tree["final_node"]["response"] and tree["final_node"]["value"] > 0.5
         assert pair["rejected"][0]["content"] == tree["nodes"][0]["response"]
-    summary = json.loads((tmp_path / "exp" / "summary.json").read_text())
-    assert summary[0]["dpo_pairs"] == len(pairs) and "llmbar.overall_acc" in summary[0]
+    summary = {row["iteration"]: row for row in json.loads((tmp_path / "exp" / "summary.json").read_text())}
+    assert summary[1]["dpo_pairs"] == len(pairs) and "llmbar.overall_acc" in summary[1]
+    assert summary[1]["method"] == "SPaR" and record["extra"]["method"] == "spar"
+    # iteration 0: the starting actor and refiner scored by the same eval stages
+    zero = json.loads((tmp_path / "exp" / "iter_0" / "record.json").read_text())
+    assert zero["status"] == "finished" and zero["models"]["actor_out"] == str(tiny_model_dir)
+    assert set(zero["stages"]) == {"eval_actor", "eval_refiner"} and "llmbar.overall_acc" in summary[0]
+    assert "dpo_pairs" not in summary[0]
 
 
 def test_bad_config_is_one_line_error(tmp_path):

@@ -131,3 +131,14 @@ def test_world_size_comes_from_the_launcher(monkeypatch):
     assert batch_plan(DPOStageConfig(), "dpo")["gradient_accumulation_steps"] == 4
     monkeypatch.delenv("WORLD_SIZE")
     assert batch_plan(DPOStageConfig(), "dpo")["world_size"] == 1
+
+
+def test_report_to_is_checked_and_passed_through(tmp_path):
+    from harness.errors import SparError
+    from training.trainers import DPOStageConfig, _common_args, batch_plan
+
+    with pytest.raises(SparError, match="report_to 'tensorbord'"):
+        DPOStageConfig(report_to="tensorbord")
+    cfg = DPOStageConfig(report_to="tensorboard, wandb", global_batch_size=2)
+    assert _common_args(cfg, tmp_path, batch_plan(cfg, "dpo", 1))["report_to"] == ["tensorboard", "wandb"]
+    assert _common_args(DPOStageConfig(), tmp_path, batch_plan(DPOStageConfig(), "dpo", 1))["report_to"] == []

@@ -1,9 +1,16 @@
-"""`spar run`: SPaR iterations as a resumable pipeline of stages.
+"""`spar run`: a training method's iterations as a resumable pipeline of stages (the method-agnostic driver).
+
+A method (training/methods: SPaR, Self-Rewarding, Meta-Rewarding, ...) supplies its data-building stages; this
+driver owns what every method shares: the lineage of the models across iterations, stage state and resume, the
+generation cache, the run record, the DPO/SFT trainers and their launcher, and the eval stages. An iteration runs
+the method's stages, then `train_actor` (DPO on data/dpo.jsonl), `train_refiner` (methods with a separate refiner:
+SFT on data/rft.jsonl), `eval_actor` and `eval_refiner`. Iteration 0 scores the starting actor and refiner with the
+same eval stages (once).
 
 results/<experiment>/iter_<t>/ holds each stage's output and `state.json` (finished stages with their summaries);
 a restarted run skips finished stages, and inside generation-heavy stages every model call goes through the
 content-addressed cache, so a stage killed halfway replays its finished calls from disk. `record.json` is the
-iteration record: config, models, and what every stage found, trained and scored.
+iteration record: config, method, models, and what every stage found, trained and scored.
 """
 
 from __future__ import annotations
@@ -25,23 +32,42 @@ from harness.paths import cache_dir
 from harness.progress import Reporter, SilentReporter
 from harness.records import RecordWriter, RunRecord, clean_stale_temps, dumps, now, write_json, write_jsonl
 from harness.spec import ModelPool, ModelSpec
-from training.build_data import dpo_pairs, rft_records
-from training.collect import CollectedPrompt, collect
-from training.config import STAGES, SparRunConfig, to_dict
+from training.config import ABLATIONS, RunConfig, to_dict
+from training.methods import Method, get_method
 from training.sources import load_prompts, load_sft_records
 from training.trainers import train_dpo, train_sft
-from training.tree_search import Root, SearchResult, run_batched, run_sequential, search
 
 #: scores a checkpoint: (model path or name, comma-separated benchmarks, output folder, judge) -> stage summary
 Evaluate = Callable[[str, str, Path, str], dict]
+EVAL_STAGES = ("eval_actor", "eval_refiner")
+
+
+def iteration_stages(method: Method) -> tuple[str, ...]:
+    """All stages of one iteration: the method's, then the driver's training and eval stages."""
+    return (*method.stage_names, "train_actor", *(("train_refiner",) if method.trains_refiner else ()), *EVAL_STAGES)
+
+
+def run_label(cfg: RunConfig, method: Method) -> str:
+    """The row label of tables: the method, with the ablation if any ("SPaR w/o iterative training")."""
+    return f"{method.label} {ABLATIONS[cfg.ablation]}" if cfg.ablation else method.label
 
 
 class IterationRun:
-    def __init__(self, cfg: SparRunConfig, t: int, actor: str, refiner: str, base_actor: str, base_refiner: str,
-                 prompts: list[tuple[str, str]], reporter: Reporter, evaluate: Evaluate | None = None):
+    """One iteration. Method stages receive this object and use: `cfg`, `options` (the method's config), `t`, `dir`
+    (iter_<t>/), `prompts` ((key, text) pairs), `actor` / `refiner` / `judge` (the checkpoints going in),
+    `iteration_seed`, `reporter`, `generate(model, label)` (a cached `requests -> completions` function with a
+    progress line), `counting(model, label)` (the same without progress, for callers issuing many calls),
+    `write_jsonl(name, rows)` and `write_training_data(name, rows)` (data/<name>.jsonl plus a `datasets` folder)."""
+
+    def __init__(self, cfg: RunConfig, t: int, actor: str, refiner: str, base_actor: str, base_refiner: str,
+                 prompts: list[tuple[str, str]], reporter: Reporter, evaluate: Evaluate | None = None,
+                 method: Method | None = None, stages: tuple[str, ...] | None = None):
         self.cfg, self.t, self.reporter, self.evaluate = cfg, t, reporter, evaluate
+        self.method = method or get_method(cfg.method)
+        self.options = cfg.method_config
         self.actor, self.refiner, self.base_actor, self.base_refiner = actor, refiner, base_actor, base_refiner
         self.prompts = prompts
+        self.all_stages = stages or iteration_stages(self.method)
         self.dir = cfg.out / f"iter_{t}"
         self.state_path = self.dir / "state.json"
         self.state: dict = json.loads(self.state_path.read_text()) if self.state_path.exists() else {"stages": {}}
@@ -52,13 +78,23 @@ class IterationRun:
                                 stages=self.state["stages"], cache=str(self.cache.path))
         self.writer = RecordWriter(self.dir / "record.json", self.record)
 
+    @property
+    def iteration_seed(self) -> int:
+        """The base seed of this iteration's requests and draws."""
+        return self.cfg.seed * 1000 + self.t
+
+    @property
+    def judge(self) -> str:
+        """The model that judges in this iteration: the refiner, or the actor for self-judging methods."""
+        return self.actor if self.method.judge == "actor" else self.refiner
+
     def spec(self, name: str) -> ModelSpec:
         """The generation spec of a checkpoint: the actor's settings for actors, the refiner's for refiners."""
         role = self.cfg.models.refiner if name in (self.refiner, self.base_refiner) and \
             name not in (self.actor, self.base_actor) else self.cfg.models.actor
         return role.replace(name=name)
 
-    # -- plumbing -------------------------------------------------------------------------------------------------
+    # -- plumbing for stages --------------------------------------------------------------------------------------
     def generate(self, spec: str, label: str) -> Callable:
         def call(requests):
             with self.reporter.stage(f"iter {self.t} {label}", len(requests)) as advance:
@@ -68,6 +104,22 @@ class IterationRun:
             return comps
         return call
 
+    def counting(self, spec: str, label: str) -> Callable:
+        return counting_generate(self.pool.get(self.spec(spec)), self.cache,
+                                 self.gen_stats.setdefault(label, GenerationStats()))
+
+    def write_jsonl(self, name: str, rows) -> None:
+        write_jsonl(self.dir / name, rows)
+
+    def write_training_data(self, name: str, rows: list[dict]) -> None:
+        """data/<name>.jsonl (what the trainers read) and, when there are rows, a `datasets` copy."""
+        from datasets import Dataset
+
+        write_jsonl(self.dir / "data" / f"{name}.jsonl", rows)
+        if rows:
+            Dataset.from_list(rows).save_to_disk(str(self.dir / "data" / f"{name}_dataset"))
+
+    # -- the pipeline ---------------------------------------------------------------------------------------------
     def run(self) -> dict:
         self.dir.mkdir(parents=True, exist_ok=True)
         clean_stale_temps(self.dir)
@@ -80,112 +132,66 @@ class IterationRun:
             self.cache.close()
         return self.record.to_dict()
 
+    def stages_to_run(self) -> tuple[str, ...]:
+        until = self.cfg.until
+        if until and until in self.all_stages:
+            return self.all_stages[: self.all_stages.index(until) + 1]
+        return self.all_stages
+
     def _run_stages(self) -> None:
-        if True:
-            for stage in STAGES[: STAGES.index(self.cfg.until) + 1] if self.cfg.until else STAGES:
-                done = self.state["stages"].get(stage)
-                if done:
-                    self.reporter.note(f"iter {self.t}: {stage} already finished, skipped")
-                    continue
-                self.gen_stats: dict[str, GenerationStats] = {}
-                started = time.perf_counter()
-                summary = getattr(self, "stage_" + stage)()
-                if self.gen_stats:
-                    summary["generation_stats"] = {k: v.to_dict() for k, v in self.gen_stats.items()}
-                summary.update(finished=now(), seconds=round(time.perf_counter() - started, 3))
-                self.state["stages"][stage] = summary
-                write_json(self.state_path, self.state)
-                self._update_record()
-                self.writer.save()
-            if self.cfg.until and self.cfg.until in STAGES[:-1]:
-                self.reporter.note(f"iter {self.t}: stopped after {self.cfg.until} (until={self.cfg.until})")
+        for stage in self.stages_to_run():
+            done = self.state["stages"].get(stage)
+            if done:
+                self.reporter.note(f"iter {self.t}: {stage} already finished, skipped")
+                continue
+            self.gen_stats = {}
+            started = time.perf_counter()
+            fn = self.method.stage(stage) if stage in self.method.stage_names else getattr(self, "stage_" + stage)
+            summary = fn(self) if stage in self.method.stage_names else fn()
+            if self.gen_stats:
+                summary["generation_stats"] = {k: v.to_dict() for k, v in self.gen_stats.items()}
+            summary.update(finished=now(), seconds=round(time.perf_counter() - started, 3))
+            self.state["stages"][stage] = summary
+            write_json(self.state_path, self.state)
+            self._update_record()
+            self.writer.save()
+        if self.cfg.until and self.cfg.until in self.all_stages[:-1]:
+            self.reporter.note(f"iter {self.t}: stopped after {self.cfg.until} (until={self.cfg.until})")
+
+    def _checkpoint(self, role: str) -> str | None:
+        """The model this iteration hands on for `role` (None while its training stage has not run)."""
+        stages = self.state["stages"]
+        if role == "actor":
+            if "train_actor" not in self.all_stages:
+                return self.actor
+            return stages.get("train_actor", {}).get("checkpoint")
+        if self.method.judge == "actor":
+            return self._checkpoint("actor")
+        if self.method.trains_refiner and "train_refiner" in self.all_stages:
+            return stages.get("train_refiner", {}).get("checkpoint")
+        return self.refiner
 
     def _update_record(self) -> None:
         stages = self.state["stages"]
+        complete = all(s in stages for s in self.all_stages)
         self.record.stages = stages
-        self.record.extra = {"complete": all(s in stages for s in STAGES), "until": self.cfg.until or None}
+        self.record.extra = {"complete": complete, "until": self.cfg.until or None, "method": self.method.name,
+                             "ablation": self.cfg.ablation or None, "label": run_label(self.cfg, self.method),
+                             "stages": list(self.all_stages)}
+        if complete:
+            self.record.extra["summary"] = summary_row(self.record.to_dict())
         self.record.models = {"actor_in": self.actor, "refiner_in": self.refiner,
-                              "actor_out": stages.get("train_actor", {}).get("checkpoint"),
-                              "refiner_out": stages.get("train_refiner", {}).get("checkpoint"),
+                              "actor_out": self._checkpoint("actor"), "refiner_out": self._checkpoint("refiner"),
                               "dpo_reference": stages.get("train_actor", {}).get("reference"),
+                              "judge": self.method.judge,
                               "actor_spec": to_dict(self.cfg.models.actor),
                               "refiner_spec": to_dict(self.cfg.models.refiner)}
 
-    # -- stages ---------------------------------------------------------------------------------------------------
-    def stage_collect(self) -> dict:
-        cfg = self.cfg
-        collected, stats = collect(self.prompts, replace(cfg.collect, seed=cfg.seed * 1000 + self.t),
-                                   self.generate(self.actor, "actor samples"),
-                                   self.generate(self.refiner, "refiner judgments"))
-        write_jsonl(self.dir / "collected.jsonl", [c.to_dict() for c in collected])
-        return asdict(stats)
-
-    def _collected(self) -> list[CollectedPrompt]:
-        return [CollectedPrompt.from_dict(d) for d in read_jsonl(self.dir / "collected.jsonl")]
-
-    @staticmethod
-    def _roots(collected: list[CollectedPrompt]) -> list[Root]:
-        return [Root(f"{c.key}#{i}", c.prompt, c.responses[i].response, c.responses[i].critique or "")
-                for c in collected for i in c.negatives]
-
-    def stage_search(self) -> dict:
-        cfg = self.cfg
-        roots = self._roots(self._collected())
-        scfg = replace(cfg.search, seed=cfg.seed * 1000 + self.t)
-        driver = run_batched if cfg.search_driver == "batched" else run_sequential
-        stats = self.gen_stats.setdefault("tree search", GenerationStats())
-
-        generate = counting_generate(self.pool.get(self.spec(self.refiner)), self.cache, stats)
-
-        with self.reporter.stage(f"iter {self.t} tree search ({len(roots)} trees)", len(roots)) as advance:
-            done = [0]
-
-            def on_step(_requests: int, finished: int) -> None:
-                advance(finished - done[0])
-                done[0] = finished
-
-            results = driver([search(root, scfg) for root in roots], generate, on_step)
-        write_jsonl(self.dir / "searches.jsonl", [r.to_dict() for r in results])
-        passed = sum(r.passed for r in results)
-        return {"searches": len(results), "passed": passed, "failed": len(results) - passed,
-                "refinements": sum(r.refinements for r in results),
-                "refine_failures": sum(r.refine_failures for r in results),
-                "dropped_ties": sum(r.dropped_ties for r in results),
-                "unparseable_judgments": sum(r.invalid_judgments for r in results),
-                "driver": cfg.search_driver}
-
-    def stage_data(self) -> dict:
-        from datasets import Dataset
-
-        collected = self._collected()
-        results = [SearchResult.from_dict(d) for d in read_jsonl(self.dir / "searches.jsonl")]
-        roots = {r.key: r.response for r in self._roots(collected)}
-        pairs = dpo_pairs(results, roots)
-        records, counts = rft_records(collected, results, replace(self.cfg.data, seed=self.cfg.seed * 1000 + self.t))
-        write_jsonl(self.dir / "data" / "dpo.jsonl", pairs)
-        write_jsonl(self.dir / "data" / "rft.jsonl", records)
-        for name, rows in (("dpo", pairs), ("rft", records)):
-            if rows:
-                Dataset.from_list(rows).save_to_disk(str(self.dir / "data" / f"{name}_dataset"))
-        return {"dpo_pairs": len(pairs), "rft_records": len(records), "rft_by_source": counts}
-
+    # -- the driver's stages --------------------------------------------------------------------------------------
     def _train(self, kind: str, model: str, records: list[dict], output: Path, ref: str | None = None) -> dict:
-        """In process, or through `models.train_launcher` (e.g. `accelerate launch --config_file ...`)."""
-        launcher = self.cfg.models.train_launcher
-        if not launcher:
-            if kind == "dpo":
-                return train_dpo(model, ref, records, output, self.cfg.dpo)
-            return train_sft(model, records, output, self.cfg.rft, stage="rft")
-        spec = output.parent / f"{output.name}.launch.json"
         stage_cfg = self.cfg.dpo if kind == "dpo" else self.cfg.rft
-        write_jsonl(spec.with_suffix(".records.jsonl"), records)
-        write_json(spec, {"kind": kind, "model": model, "ref": ref, "output": str(output),
-                          "records": str(spec.with_suffix(".records.jsonl")), "config": asdict(stage_cfg)})
-        cmd = [*shlex.split(launcher), "-m", "training.launch", str(spec)]
-        self.reporter.note(f"iter {self.t}: {' '.join(cmd)}")
-        if subprocess.run(cmd).returncode != 0:
-            raise SparError(f"training launcher failed: {' '.join(cmd)}")
-        return json.loads((output / "training.json").read_text())
+        return train_stage(self.cfg.models.train_launcher, kind, "dpo" if kind == "dpo" else "rft", model, records,
+                           output, stage_cfg, self.reporter, ref, label=f"iter {self.t} ")
 
     def stage_train_actor(self) -> dict:
         pairs = read_jsonl(self.dir / "data" / "dpo.jsonl")
@@ -200,6 +206,9 @@ class IterationRun:
         return {"checkpoint": str(self.dir / "actor"), "reference": ref_spec, **_brief(summary)}
 
     def stage_train_refiner(self) -> dict:
+        if self.cfg.ablation == "no_refiner_training":
+            self.reporter.note(f"iter {self.t}: ablation no_refiner_training: the refiner stays fixed")
+            return {"skipped": "ablation no_refiner_training (a fixed refiner)", "checkpoint": self.refiner}
         records = read_jsonl(self.dir / "data" / "rft.jsonl")
         if not records:
             self.reporter.note(f"iter {self.t}: no RFT records; the refiner is carried over unchanged")
@@ -212,33 +221,59 @@ class IterationRun:
 
     def _eval(self, model: str, benchmarks: str, name: str, judge: str = "") -> dict:
         if self.evaluate is None:
-            raise SparError("spar run: no evaluator was given for the eval stages (set until=train_refiner)")
+            raise SparError("spar run: no evaluator was given for the eval stages (set until to the last training "
+                            "stage)")
         self.pool.close()
         return self.evaluate(model, benchmarks, self.dir / "eval" / name, judge)
 
     def stage_eval_actor(self) -> dict:
         if not self.cfg.eval.actor_benchmarks:
             return {"skipped": "no actor benchmarks"}
-        stages = self.state["stages"]
-        refiner = stages["train_refiner"]["checkpoint"]
-        return self._eval(stages["train_actor"]["checkpoint"], self.cfg.eval.actor_benchmarks, "actor",
-                          judge=self.cfg.eval.judge or refiner)
+        return self._eval(self._checkpoint("actor"), self.cfg.eval.actor_benchmarks, "actor",  # type: ignore[arg-type]
+                          judge=self.cfg.eval.judge or self._checkpoint("refiner"))  # type: ignore[arg-type]
 
     def stage_eval_refiner(self) -> dict:
         if not self.cfg.eval.refiner_benchmarks:
             return {"skipped": "no refiner benchmarks"}
-        return self._eval(self.state["stages"]["train_refiner"]["checkpoint"], self.cfg.eval.refiner_benchmarks,
+        return self._eval(self._checkpoint("refiner"), self.cfg.eval.refiner_benchmarks,  # type: ignore[arg-type]
                           "refiner")
 
 
+def train_stage(launcher: str, kind: str, stage: str, model: str, records: list[dict], output: Path, stage_cfg,
+                reporter: Reporter, ref: str | None = None, label: str = "") -> dict:
+    """One training stage (DPO, or SFT/RFT), in this process or through `models.train_launcher` (e.g. `accelerate
+    launch --config_file ...`): every stage, the initial SFT included, goes the same way. Shows one progress line
+    with the loss; library output goes to the stage's train.log."""
+    if not launcher:
+        with reporter.stage(f"{label}train {stage}", 0) as advance:
+            def progress(info: dict) -> None:
+                loss = info.get("loss")
+                advance(0, total=info.get("total"), completed=info.get("step"),
+                        status=f"loss {loss:.4f}" if isinstance(loss, (int, float)) else "")
+
+            if kind == "dpo":
+                return train_dpo(model, ref, records, output, stage_cfg, progress=progress)
+            return train_sft(model, records, output, stage_cfg, stage=stage, progress=progress)
+    spec = output.parent / f"{output.name}.launch.json"
+    write_jsonl(spec.with_suffix(".records.jsonl"), records)
+    write_json(spec, {"kind": kind, "stage": stage, "model": model, "ref": ref, "output": str(output),
+                      "records": str(spec.with_suffix(".records.jsonl")), "config": asdict(stage_cfg)})
+    cmd = [*shlex.split(launcher), "-m", "training.launch", str(spec)]
+    reporter.note(f"{label}{stage}: {' '.join(cmd)} (log: {output / 'train.log'})")
+    if subprocess.run(cmd).returncode != 0:
+        raise SparError(f"training launcher failed ({stage}): {' '.join(cmd)}")
+    return json.loads((output / "training.json").read_text())
+
+
 def _brief(summary: dict) -> dict:
-    keep = ("train_loss", "steps", "pairs", "records", "loss_terms", "history")
+    keep = ("train_loss", "steps", "pairs", "records", "loss_terms", "history", "batch", "precision", "logs",
+            "targets")
     return {k: summary[k] for k in keep if k in summary}
 
 
-def init_stage(cfg: SparRunConfig, reporter: Reporter) -> tuple[str, str]:
+def init_stage(cfg: RunConfig, reporter: Reporter) -> tuple[str, str]:
     """Optional SFT of the starting actor and refiner (iteration 0); returns the checkpoints iteration 1 starts from."""
-    actor, refiner = cfg.models.actor, cfg.models.refiner
+    actor, refiner = cfg.models.actor.name, cfg.models.refiner.name
     out = cfg.out / "iter_0"
     for role, source in (("actor", cfg.init.actor_data), ("refiner", cfg.init.refiner_data)):
         if not source:
@@ -247,8 +282,9 @@ def init_stage(cfg: SparRunConfig, reporter: Reporter) -> tuple[str, str]:
         if not (ckpt / "training.json").exists():
             records, origin = load_sft_records(source, cfg.init.limit)
             reporter.note(f"init: SFT of the {role} on {len(records)} records from {origin}")
-            train_sft(str(resolve_model(actor if role == "actor" else refiner).path), records, ckpt, cfg.init.sft,
-                      stage=f"init_{role}")
+            model = str(resolve_model(actor if role == "actor" else refiner).path)
+            train_stage(cfg.models.train_launcher, "sft", f"init_{role}", model, records, ckpt, cfg.init.sft,
+                        reporter, label="init ")
         if role == "actor":
             actor = str(ckpt)
         else:
@@ -256,7 +292,7 @@ def init_stage(cfg: SparRunConfig, reporter: Reporter) -> tuple[str, str]:
     return actor, refiner
 
 
-def iteration_prompts(pool: list, t: int, cfg: SparRunConfig) -> list:
+def iteration_prompts(pool: list, t: int, cfg: RunConfig) -> list:
     """Iteration t's slice of the prompt pool: fresh prompts each iteration; running out is an error unless
     `reuse_prompts` (then the pool wraps round)."""
     n = cfg.prompts_per_iteration
@@ -271,19 +307,50 @@ def iteration_prompts(pool: list, t: int, cfg: SparRunConfig) -> list:
     return (pool[start:] + pool[:start])[: min(n, len(pool))]
 
 
-def check_prompts(cfg: SparRunConfig) -> list:
+def schedule(cfg: RunConfig) -> RunConfig:
+    """The iterations actually run: `ablation: no_iterative_training` is one iteration over the prompts that
+    `iterations` x `prompts_per_iteration` would use (the training settings stay as they are)."""
+    if cfg.ablation != "no_iterative_training":
+        return cfg
+    return replace(cfg, iterations=1, prompts_per_iteration=cfg.iterations * cfg.prompts_per_iteration)
+
+
+def check_prompts(cfg: RunConfig) -> list:
     """The prompt pool, checked to hold what the run needs (before any work)."""
     pool, _ = load_prompts(cfg.prompts)
-    iteration_prompts(pool, cfg.iterations, cfg)
+    plan = schedule(cfg)
+    iteration_prompts(pool, plan.iterations, plan)
     return pool
 
 
-def run_experiment(cfg: SparRunConfig, reporter: Reporter | None = None, evaluate: Evaluate | None = None
+def iteration_zero(cfg: RunConfig, method: Method, actor: str, refiner: str, reporter: Reporter,
+                   evaluate: Evaluate | None) -> dict | None:
+    """The starting actor and refiner scored by the iterations' eval stages (iter_0/, once: finished stages are
+    skipped on resume); None when `eval.iteration0` is off or `until` stops before the eval stages."""
+    stages = iteration_stages(method)
+    wanted = stages[: stages.index(cfg.until) + 1] if cfg.until else stages
+    evals = tuple(s for s in EVAL_STAGES if s in wanted)
+    if not cfg.eval.iteration0 or not evals:
+        return None
+    if method.judge == "actor":
+        refiner = actor
+    return IterationRun(cfg, 0, actor, refiner, actor, refiner, [], reporter, evaluate, method, stages=evals).run()
+
+
+def run_experiment(cfg: RunConfig, reporter: Reporter | None = None, evaluate: Evaluate | None = None
                    ) -> list[dict]:
-    """Run (or resume) the iterations; `evaluate` scores each iteration's checkpoints (the harness's suite)."""
+    """Run (or resume) the iterations; `evaluate` scores each iteration's checkpoints (the harness's suite).
+    Returns the iteration records, iteration 0 (the starting models' scores) first when it ran."""
     reporter = reporter or SilentReporter()
+    method = get_method(cfg.method)
+    plan = schedule(cfg)
     pool, origin = load_prompts(cfg.prompts)
-    iteration_prompts(pool, cfg.iterations, cfg)  # a pool too small for the run fails before any work
+    iteration_prompts(pool, plan.iterations, plan)  # a pool too small for the run fails before any work
+    reporter.note(f"method: {run_label(cfg, method)} ({method.name}); stages per iteration: "
+                  f"{', '.join(iteration_stages(method))}")
+    if cfg.ablation == "no_iterative_training":
+        reporter.note(f"ablation no_iterative_training: one iteration over {plan.prompts_per_iteration} prompts "
+                      f"(= {cfg.iterations} iterations x {cfg.prompts_per_iteration})")
     if not (cfg.init.actor_data or cfg.init.refiner_data):
         reporter.note("init: no initialisation data (init.actor_data / init.refiner_data): iteration 1 starts from "
                       "the models as given")
@@ -296,37 +363,49 @@ def run_experiment(cfg: SparRunConfig, reporter: Reporter | None = None, evaluat
         if changed:
             reporter.note(f"config changed since this experiment started ({', '.join(changed)}): finished stages "
                           "are kept as they are; use a new output folder to redo them")
-    write_json(previous, {"config": to_dict(cfg), "prompts": origin, "written": now()})
+    write_json(previous, {"config": to_dict(cfg), "prompts": origin, "method": method.name,
+                          "label": run_label(cfg, method), "written": now()})
     actor, refiner = init_stage(cfg, reporter)
+    if method.judge == "actor":
+        refiner = actor
     base_actor, base_refiner = actor, refiner
     records = []
-    for t in range(1, cfg.iterations + 1):
-        prompts = iteration_prompts(pool, t, cfg)
-        run = IterationRun(cfg, t, actor, refiner, base_actor, base_refiner, prompts, reporter, evaluate)
+    zero = iteration_zero(cfg, method, actor, refiner, reporter, evaluate)
+    if zero is not None:
+        records.append(zero)
+    for t in range(1, plan.iterations + 1):
+        prompts = iteration_prompts(pool, t, plan)
+        run = IterationRun(cfg, t, actor, refiner, base_actor, base_refiner, prompts, reporter, evaluate, method)
         record = run.run()
         records.append(record)
         if not record["extra"]["complete"]:
             break  # stopped early (until=...)
-        stages = record["stages"]
-        next_actor, next_refiner = stages["train_actor"]["checkpoint"], stages["train_refiner"]["checkpoint"]
-        actor = next_actor if cfg.lineage.actor_init == "previous" else base_actor
-        refiner = next_refiner if cfg.lineage.refiner_init == "previous" else base_refiner
+        models = record["models"]
+        actor = models["actor_out"] if cfg.lineage.actor_init == "previous" else base_actor
+        refiner = models["refiner_out"] if cfg.lineage.refiner_init == "previous" else base_refiner
+        if method.judge == "actor":
+            refiner = actor
     write_json(cfg.out / "summary.json", [summary_row(r) for r in records if r["extra"]["complete"]])
     return records
 
 
 def summary_row(record: dict) -> dict:
+    """One column of the per-iteration table: the method, its own counts, the losses and the headline scores."""
     from evaluators import get_evaluator
 
+    extra = record.get("extra", {})
+    method = get_method(extra.get("method", "spar"))
     s = record["stages"]
-    row = {"iteration": record["iteration"], "negatives": s["collect"]["negatives"],
-           "searches_passed": s["search"]["passed"], "searches_failed": s["search"]["failed"],
-           "dpo_pairs": s["data"]["dpo_pairs"], "rft_records": s["data"]["rft_records"],
-           "dpo_loss": s["train_actor"].get("train_loss"), "rft_loss": s["train_refiner"].get("train_loss")}
-    for role in ("eval_actor", "eval_refiner"):
-        for bench, metrics in s[role].get("metrics", {}).items():
+    row = {"iteration": record["iteration"], "method": extra.get("label") or method.label}
+    if record["iteration"]:
+        if method.summary is not None:
+            row.update(method.summary(s))
+        row["dpo_loss"] = s["train_actor"].get("train_loss")
+        if "train_refiner" in s:
+            row["rft_loss"] = s["train_refiner"].get("train_loss")
+    for role in EVAL_STAGES:
+        for bench, metrics in s.get(role, {}).get("metrics", {}).items():
             for key in get_evaluator(bench).headline:
                 if key in metrics:
                     row[f"{bench}.{key}"] = metrics[key]
     return row
-

@@ -1,0 +1,661 @@
+"""How each benchmark's per-sample records are resampled, and spar's metrics as bootstrap statistics of them.
+
+`harness.stats` knows bootstrap intervals, the paired bootstrap and McNemar's test for any units and statistic;
+this module (the evaluators layer, which may name benchmarks) says, per benchmark, what a *unit* is (the thing that
+was sampled independently), how units are matched across runs, which strata keep their sizes when resampling,
+and how each metric of the benchmark's `metrics.json` is recomputed from a resample of units. Every statistic
+equals the scorer's own metric on the full sample set (tests check this against each evaluator's
+`compute_metrics`); the constants come from the evaluator modules.
+
+Per benchmark (`records_for(name)`):
+- `ifeval`: unit = prompt (matched by `key`, else prompt text). Metrics `prompt_level_strict_acc`,
+  `inst_level_strict_acc`, `prompt_level_loose_acc`, `inst_level_loose_acc`, `average`. Instruction-level
+  accuracy is a ratio over instructions: a resample draws prompts and recomputes (instructions followed) /
+  (instructions) over the drawn prompts.
+- `followbench`: unit = example group (one example's items at levels 1-5, matched by (category, example_id)),
+  resampled within its category (strata), so each category keeps its size; per category and level the SSR/HSR is
+  recomputed over the drawn groups' items, the overall level score is the mean over categories, the average the
+  mean over levels, as the scorer does. Metrics `ssr_lv1`..`ssr_lv5`, `ssr_avg`, `hsr_lv1`..`hsr_lv5`, `hsr_avg`,
+  `csl`. Invalid judge outputs follow the scorer's `invalid_policy` ("zero": they count as unsatisfied, for CSL
+  too; "exclude": they leave the HSR/SSR denominators and their example group leaves CSL); a category-level
+  without any valid judgment (for CSL: a category) has no score and leaves the mean, as in the scorer.
+- `llmbar`: unit = pair (matched by (subset, index)), resampled within its subset (strata); per-subset accuracy /
+  F1 are recomputed over the drawn pairs' two judgments and the adversarial / overall means over subsets
+  recomputed per resample. Metrics `natural_acc`, `adversarial_acc`, `overall_acc`, `<subset>_acc` (`neighbor_acc`,
+  `gptinst_acc`, ...), the same with `_f1` (pointwise protocol) or `_agreement` (pairwise), `per_subset.<Subset>.acc`
+  / `.f1`, `positional_agreement` (pairwise).
+- `refinement`: unit = item (matched by prompt). Metric `accuracy`.
+- any other benchmark (e.g. `lm-eval:<task>`): unit = sample row (matched by `doc_id`, `key`, `index`, `id` or
+  `prompt`); a metric is the mean of the rows' numeric field of that name; `name,filter` (lm-eval's metric keys,
+  e.g. `exact_match,strict-match`) takes the field `name` of the rows whose `filter` is `filter`.
+
+`metric_statistic(benchmark, metric)` builds one statistic; `metric_ci(benchmark, samples, metric)` and
+`compare(benchmark, a_samples, b_samples, metric)` also build and match the units. `correct_vector` /
+`paired_correct` give per-unit right/wrong outcomes for McNemar's test, for the metrics `outcome_metric` accepts.
+`detect(samples)` names the benchmark from the records' fields when no run record says it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from evaluators.followbench import INVALID_POLICIES, LEVELS
+from evaluators.ifeval import METRICS as PROMPT_METRICS
+from evaluators.llmbar import ADVERSARIAL, SUBSETS
+from harness.errors import SparError
+from harness.stats import (DEFAULT_RESAMPLES, BootstrapResult, PairedBootstrapResult, align_by_key, bootstrap_ci,
+                           nan_rows, nanmean_rows, paired_bootstrap, ratio)
+
+Prepared = Callable[[np.ndarray], np.ndarray]
+
+
+def _need(sample: Any, fields: Sequence[str], benchmark: str) -> None:
+    if not isinstance(sample, dict):
+        raise SparError(f"{benchmark} samples must be JSON objects (one per line of samples.jsonl)")
+    missing = [f for f in fields if f not in sample]
+    if missing:
+        raise SparError(f"{benchmark} samples need {', '.join(map(repr, missing))} (a record has "
+                        f"{', '.join(sorted(sample)) or 'no fields'})")
+
+
+class MetricStatistic:
+    """One metric of one benchmark as a bootstrap statistic over that benchmark's units.
+
+    Call it on units (`stat(units)`) for the full-sample value; `prepare(units)` gives the vectorised form (index
+    rows -> values) that `harness.stats.bootstrap_ci` / `paired_bootstrap` use; `strata(units)` the default
+    strata; `units(samples)` turns per-sample records into units."""
+
+    def __init__(self, records: "Records", metric: str, settings: dict):
+        self.records, self.metric, self.settings = records, metric, settings
+
+    def __repr__(self) -> str:
+        return f"MetricStatistic({self.records.name!r}, {self.metric!r}, {self.settings!r})"
+
+    def units(self, samples: Sequence[dict]) -> list:
+        return self.records.units(samples)
+
+    def strata(self, units: Sequence) -> list | None:
+        return self.records.strata(units)
+
+    def prepare(self, units: Sequence) -> Prepared:
+        if not len(units):
+            raise SparError("no samples")
+        return self.records.prepare(self.metric, units, **self.settings)
+
+    def __call__(self, units: Sequence) -> float:
+        return float(self.prepare(units)(np.arange(len(units))[None, :])[0])
+
+
+class Records:
+    """How one benchmark's per-sample records are resampled. Subclasses set `unit` (what one unit is, for
+    messages and reports) and implement `metrics`, `prepare`, and where needed `units`, `unit_key`, `strata`,
+    `outcomes`."""
+
+    name = ""
+    unit = "sample"
+    #: scorer settings (dotted paths into the run record's `scorer`) that describe how the model under test was
+    #: decoded, not how it was scored: they may differ between runs that are compared
+    decoding_settings: tuple[str, ...] = ()
+
+    def __init__(self, name: str | None = None):
+        if name is not None:
+            self.name = name
+
+    def metrics(self, samples: Sequence[dict] | None = None) -> tuple[str, ...]:
+        """The metric names this benchmark's statistics cover (metrics.json keys; nested ones dotted)."""
+        raise NotImplementedError
+
+    def units(self, samples: Sequence[dict]) -> list:
+        return list(samples)
+
+    def unit_key(self, unit: Any) -> Any:
+        raise NotImplementedError
+
+    def strata(self, units: Sequence) -> list | None:
+        return None
+
+    def settings(self, metrics: dict | None = None, scorer: dict | None = None) -> dict:
+        """Keyword settings for `statistic`, read from the run's metrics.json / record scorer (e.g. a policy)."""
+        return {}
+
+    def check_metric(self, metric: str, samples: Sequence[dict] | None = None) -> None:
+        known = self.metrics(samples)
+        if metric not in known:
+            raise SparError(f"no statistic {metric!r} for {self.name} (choose from {', '.join(known)})")
+
+    def statistic(self, metric: str, **settings: Any) -> MetricStatistic:
+        self.check_metric(metric)
+        return MetricStatistic(self, metric, settings)
+
+    def prepare(self, metric: str, units: Sequence, **settings: Any) -> Prepared:
+        raise NotImplementedError
+
+    def outcome_metric(self, metric: str) -> bool:
+        """Whether `metric` is an accuracy over right/wrong outcomes that McNemar's test applies to."""
+        return False
+
+    def outcomes(self, units: Sequence, metric: str) -> list[bool]:
+        raise SparError(f"{self.name}: no per-unit right/wrong outcomes for {metric!r}")
+
+    def scorer_identity(self, scorer: dict | None) -> dict:
+        """The scorer settings two compared runs must share: the record's `scorer` without `decoding_settings`."""
+        out = _plain(scorer or {})
+        for path in self.decoding_settings:
+            node = out
+            *parents, last = path.split(".")
+            for key in parents:
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(last, None)
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------------------------------------- IFEval: prompts
+class PromptRecords(Records):
+    """IFEval: one unit per prompt."""
+
+    name = "ifeval"
+    unit = "prompt"
+    FIELDS = ("follow_all_instructions_strict", "follow_all_instructions_loose", "follow_instruction_list_strict",
+              "follow_instruction_list_loose")
+
+    def metrics(self, samples=None):
+        return tuple(PROMPT_METRICS) + ("average",)
+
+    def unit_key(self, unit):
+        return unit["key"] if unit.get("key") is not None else unit["prompt"]
+
+    def prepare(self, metric, units, **settings):
+        for u in units:
+            _need(u, self.FIELDS, self.name)
+        arrays = {
+            "prompt_level_strict_acc": np.array([bool(u["follow_all_instructions_strict"]) for u in units], float),
+            "prompt_level_loose_acc": np.array([bool(u["follow_all_instructions_loose"]) for u in units], float),
+            "inst_level_strict_acc": np.array([sum(map(bool, u["follow_instruction_list_strict"])) for u in units],
+                                              float),
+            "inst_level_loose_acc": np.array([sum(map(bool, u["follow_instruction_list_loose"])) for u in units],
+                                             float)}
+        counts = np.array([len(u["follow_instruction_list_strict"]) for u in units], float)
+
+        def one(name: str, idx: np.ndarray) -> np.ndarray:
+            if name.startswith("prompt_level"):
+                return arrays[name][idx].sum(axis=1) / idx.shape[1]
+            return ratio(arrays[name][idx].sum(axis=1), counts[idx].sum(axis=1))
+
+        if metric == "average":
+            def average(idx):
+                total = one(PROMPT_METRICS[0], idx)
+                for name in PROMPT_METRICS[1:]:
+                    total = total + one(name, idx)
+                return total / len(PROMPT_METRICS)
+            return average
+        return lambda idx: one(metric, idx)
+
+    def outcome_metric(self, metric):
+        return metric.startswith(("prompt_level_", "inst_level_"))
+
+    def outcomes(self, units, metric=""):
+        """`prompt_level_*`: one outcome per prompt; `inst_level_*`: one per instruction (McNemar then treats the
+        instructions of a prompt as independent, which they are not)."""
+        metric = metric or "prompt_level_strict_acc"
+        mode = "strict" if "strict" in metric else "loose"
+        if metric.startswith("prompt_level"):
+            return [bool(s[f"follow_all_instructions_{mode}"]) for s in units]
+        if metric.startswith("inst_level"):
+            return [bool(v) for s in units for v in s[f"follow_instruction_list_{mode}"]]
+        raise SparError(f"no per-unit outcome for {metric!r} (choose a prompt_level_* or inst_level_* metric)")
+
+
+# ------------------------------------------------------------------------------------------ FollowBench: groups
+class GroupRecords(Records):
+    """FollowBench: one unit per example group (the example's items at levels 1-5), strata = categories."""
+
+    name = "followbench"
+    unit = "example group"
+    FIELDS = ("category", "example_id", "level", "hard", "soft")
+
+    def metrics(self, samples=None):
+        return tuple(f"{m}_lv{k}" for m in ("ssr", "hsr") for k in LEVELS) + ("ssr_avg", "hsr_avg", "csl")
+
+    def units(self, samples):
+        groups: dict[tuple, list[dict]] = {}
+        for s in samples:
+            _need(s, self.FIELDS, self.name)
+            groups.setdefault((s["category"], s["example_id"]), []).append(s)
+        return [tuple(g) for g in groups.values()]
+
+    def unit_key(self, unit):
+        return unit[0]["category"], unit[0]["example_id"]
+
+    def strata(self, units):
+        return [u[0]["category"] for u in units]
+
+    def settings(self, metrics=None, scorer=None):
+        policy = (metrics or {}).get("invalid_policy") or (scorer or {}).get("invalid_policy") or "zero"
+        return {"invalid_policy": policy}
+
+    def statistic(self, metric, invalid_policy: str = "zero", **settings):
+        if invalid_policy not in INVALID_POLICIES:
+            raise SparError(f"invalid_policy must be one of {', '.join(INVALID_POLICIES)}, got {invalid_policy!r}")
+        return super().statistic(metric, invalid_policy=invalid_policy)
+
+    def prepare(self, metric, units, invalid_policy="zero", **settings):
+        for u in units:
+            for s in u:
+                _need(s, self.FIELDS, self.name)
+        categories = list(dict.fromkeys(u[0]["category"] for u in units))
+        cat = np.array([categories.index(u[0]["category"]) for u in units])
+        nl = len(LEVELS)
+        exclude = invalid_policy == "exclude"
+        shape = (len(units), nl)
+        soft, hard = np.zeros(shape), np.zeros(shape)
+        counted = np.zeros(shape)  # items in the denominators (all under "zero", the valid ones under "exclude")
+        valid_items = np.zeros(shape)  # a category-level without a valid item has no score (n/a), as in the scorer
+        csl = np.zeros(len(units))
+        csl_eligible = np.zeros(len(units))  # complete groups (and, under "exclude", with every judgment valid)
+        csl_valid_levels = np.zeros(len(units))  # "zero": a category whose eligible groups have no valid level is n/a
+        for g, group in enumerate(units):
+            by_level: dict[int, tuple[int, bool]] = {}
+            for s in group:
+                valid = s.get("judgment_valid", True) is not False
+                level = s["level"]
+                by_level[level] = (s["hard"] if valid else 0, valid)
+                if level not in LEVELS:
+                    continue
+                k = LEVELS.index(level)
+                valid_items[g, k] += valid
+                if exclude and not valid:
+                    continue
+                soft[g, k] += s["soft"]
+                hard[g, k] += s["hard"]
+                counted[g, k] += 1
+            if set(by_level) == set(LEVELS) and (not exclude or all(v for _, v in by_level.values())):
+                csl_eligible[g] = 1
+                csl[g] = next((k - 1 for k in LEVELS if by_level[k][0] != 1), len(LEVELS))
+                csl_valid_levels[g] = sum(v for _, v in by_level.values())
+
+        def category_sums(values: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
+            """Per category: the sum of `values` (units x ...) over the drawn groups of that category."""
+            picked = cat[idx]
+            out = []
+            for c in range(len(categories)):
+                mask = picked == c
+                if values.ndim == 2:
+                    mask = mask[..., None]
+                out.append((values[idx] * mask).sum(axis=1))
+            return out
+
+        def per_level(name: str, idx: np.ndarray) -> np.ndarray:  # rows x levels, mean over the scored categories
+            nums = category_sums(soft if name == "ssr" else hard, idx)
+            dens = category_sums(counted, idx)
+            valids = category_sums(valid_items, idx)
+            rates = [np.where(v > 0, ratio(num, den), np.nan) for num, den, v in zip(nums, dens, valids)]
+            return np.stack([nanmean_rows([r[:, k] for r in rates]) for k in range(nl)], axis=1)
+
+        if metric == "csl":
+            def csl_stat(idx):
+                nums = category_sums(csl * csl_eligible, idx)
+                dens = category_sums(csl_eligible, idx)
+                per_cat = [ratio(num, den) for num, den in zip(nums, dens)]
+                if not exclude:
+                    per_cat = [np.where(v > 0, r, np.nan)
+                               for r, v in zip(per_cat, category_sums(csl_valid_levels, idx))]
+                return nanmean_rows(per_cat)
+            return csl_stat
+        name, _, which = metric.partition("_")
+        if which == "avg":
+            return lambda idx: nanmean_rows(list(per_level(name, idx).T))
+        k = LEVELS.index(int(which[len("lv"):]))
+        return lambda idx: per_level(name, idx)[:, k]
+
+    def outcome_metric(self, metric):
+        return metric.startswith("hsr_lv")
+
+    def outcomes(self, units, metric=""):
+        """HSR per item (invalid judgments wrong), levels in order within each group."""
+        items = [s for u in units for s in sorted(u, key=lambda s: s["level"])]
+        if metric.startswith("hsr_lv"):
+            level = int(metric[len("hsr_lv"):])
+            items = [s for s in items if s["level"] == level]
+        return [bool(s["hard"]) and s.get("judgment_valid", True) is not False for s in items]
+
+
+# ------------------------------------------------------------------------------------------------ LLMBar: pairs
+class PairRecords(Records):
+    """LLMBar: one unit per pair, strata = subsets."""
+
+    name = "llmbar"
+    unit = "pair"
+    #: the refiner's decoding (it is the model under test here), recorded in the scorer's `judge` section
+    decoding_settings = ("judge.votes", "judge.sampling", "judge.seed")
+
+    def metrics(self, samples=None):
+        flat = tuple(f"{w}_{m}" for m in ("acc", "f1", "agreement")
+                     for w in ("natural", "adversarial", "overall") + tuple(s.lower() for s in SUBSETS[1:]))
+        nested = tuple(f"per_subset.{s}.{m}" for s in SUBSETS for m in ("acc", "f1", "positional_agreement"))
+        return flat + nested + ("positional_agreement",)
+
+    def unit_key(self, unit):
+        return unit["subset"], unit["index"]
+
+    def strata(self, units):
+        return [u["subset"] for u in units]
+
+    def prepare(self, metric, units, **settings):
+        pointwise = "predicted" in units[0]
+        n = len(units)
+        correct, tp, fp, fn, agree = (np.zeros(n) for _ in range(5))
+        for i, u in enumerate(units):
+            if pointwise:
+                _need(u, ("subset", "predicted", "truth"), self.name)
+                for pred, truth in zip(u["predicted"], u["truth"]):
+                    correct[i] += pred == truth
+                    tp[i] += pred == 1 and truth == 1
+                    fp[i] += pred == 1 and truth == 0
+                    fn[i] += pred != 1 and truth == 1
+            else:
+                _need(u, ("subset", "label", "choice_original", "choice_swapped"), self.name)
+                correct[i] = (u["choice_original"] == u["label"]) + (u["choice_swapped"] == u["label"])
+                agree[i] = u["choice_original"] == u["choice_swapped"]
+        unknown = {u["subset"] for u in units} - set(SUBSETS)
+        if unknown:
+            raise SparError(f"unknown subsets {sorted(unknown)} (expected {', '.join(SUBSETS)})")
+        present = [s for s in SUBSETS if any(u["subset"] == s for u in units)]
+        sub = np.array([present.index(u["subset"]) for u in units])
+        what = metric.rsplit(".", 1)[-1].rsplit("_", 1)[-1]  # acc | f1 | agreement
+        if metric.endswith("positional_agreement"):
+            what = "agreement"
+        if (what == "f1" and not pointwise) or (what == "agreement" and pointwise):
+            raise SparError(f"{metric} needs {'pointwise' if what == 'f1' else 'pairwise'} judgments")
+
+        def per_subset(idx: np.ndarray) -> dict[str, np.ndarray]:
+            out = {}
+            picked = sub[idx]
+            for j, name in enumerate(present):
+                mask = picked == j
+                pairs = mask.sum(axis=1).astype(float)
+                if what == "acc":
+                    out[name] = ratio((correct[idx] * mask).sum(axis=1), 2 * pairs)
+                elif what == "agreement":
+                    out[name] = ratio((agree[idx] * mask).sum(axis=1), pairs)
+                else:
+                    t, f_p, f_n = ((a[idx] * mask).sum(axis=1) for a in (tp, fp, fn))
+                    value = np.where(t > 0, ratio(2 * t, 2 * t + f_p + f_n), 0.0)
+                    out[name] = np.where(pairs > 0, value, np.nan)
+            return out
+
+        if metric.startswith("per_subset."):
+            subset = metric.split(".")[1]
+            return lambda idx: per_subset(idx).get(subset, nan_rows(idx.shape[0]))
+        where = "overall" if metric == "positional_agreement" else metric.rsplit("_", 1)[0]
+        by_lower = {s.lower(): s for s in SUBSETS}
+
+        def summary(idx):
+            values = per_subset(idx)
+            if where in by_lower:
+                return values.get(by_lower[where], nan_rows(idx.shape[0]))
+            if where == "adversarial":
+                cols = [values[s] for s in ADVERSARIAL if s in values]
+                return nanmean_rows(cols) if cols else nan_rows(idx.shape[0])
+            return nanmean_rows(list(values.values()))
+        return summary
+
+    def outcome_metric(self, metric):
+        return metric.endswith("acc")
+
+    def outcomes(self, units, metric=""):
+        """One outcome per judgment (pointwise: two per pair; pairwise: one per presentation order), restricted to
+        the subsets the metric covers."""
+        subsets = _subsets_of(metric)
+        out = []
+        for s in units:
+            if subsets is not None and s["subset"] not in subsets:
+                continue
+            if "predicted" in s:
+                out += [p == t for p, t in zip(s["predicted"], s["truth"])]
+            else:
+                out += [s["choice_original"] == s["label"], s["choice_swapped"] == s["label"]]
+        return out
+
+
+def _subsets_of(metric: str) -> tuple[str, ...] | None:
+    """The subsets a judge metric covers (None: all)."""
+    if metric.startswith("per_subset."):
+        return (metric.split(".")[1],)
+    where = metric.rsplit("_", 1)[0]
+    if where == "adversarial":
+        return ADVERSARIAL
+    match = [s for s in SUBSETS if s.lower() == where]
+    return tuple(match) or None
+
+
+# ------------------------------------------------------------------------------------------- refinement: items
+class ItemRecords(Records):
+    """Refinement: one unit per item."""
+
+    name = "refinement"
+    unit = "item"
+
+    def metrics(self, samples=None):
+        return ("accuracy",)
+
+    def unit_key(self, unit):
+        return unit["prompt"]
+
+    def prepare(self, metric, units, **settings):
+        for u in units:
+            _need(u, ("follows",), self.name)
+        follows = np.array([bool(u["follows"]) for u in units], float)
+        return lambda idx: follows[idx].sum(axis=1) / idx.shape[1]
+
+    def outcome_metric(self, metric):
+        return metric == "accuracy"
+
+    def outcomes(self, units, metric=""):
+        return [bool(s["follows"]) for s in units]
+
+
+# ---------------------------------------------------------------------------------- any other: per-sample means
+ID_FIELDS = ("doc_id", "key", "index", "id", "prompt")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) or isinstance(value, bool)
+
+
+class MeanRecords(Records):
+    """Any other benchmark: one unit per sample row; a metric is the mean of a numeric per-row field (`name`, or
+    `name,filter` for rows whose `filter` field is `filter`, as lm-eval logs its samples)."""
+
+    unit = "sample"
+
+    def metrics(self, samples=None):
+        if not samples:
+            return ()
+        names = []
+        filters = list(dict.fromkeys(s.get("filter") for s in samples if isinstance(s, dict) and "filter" in s))
+        for key, value in samples[0].items():
+            if key in ID_FIELDS or not _number(value):
+                continue
+            names.append(key)
+            names += [f"{key},{f}" for f in filters if f is not None]
+        return tuple(names)
+
+    def check_metric(self, metric, samples=None):
+        if samples is not None:
+            super().check_metric(metric, samples)
+
+    @staticmethod
+    def _field(metric: str) -> tuple[str, str | None]:
+        name, _, flt = metric.partition(",")
+        return name, (flt or None)
+
+    def select(self, samples: Sequence[dict], metric: str) -> list[dict]:
+        """The rows a metric is the mean over (those of its filter, when the rows have filters)."""
+        name, flt = self._field(metric)
+        rows = [s for s in samples if flt is None or "filter" not in s or s.get("filter") == flt]
+        if not rows:
+            raise SparError(f"{self.name}: no samples for {metric!r}")
+        for s in rows:
+            if not isinstance(s, dict) or not _number(s.get(name)):
+                raise SparError(f"{self.name}: samples need a numeric field {name!r} for the metric {metric!r}")
+        return rows
+
+    def unit_key(self, unit):
+        for field in ID_FIELDS:
+            if field in unit:
+                return unit.get("filter"), field, unit[field]
+        raise SparError(f"{self.name}: samples need one of {', '.join(ID_FIELDS)} to be paired across runs")
+
+    def prepare(self, metric, units, **settings):
+        name, _ = self._field(metric)
+        values = np.array([float(u[name]) for u in self.select(units, metric)], float)
+        if len(values) != len(units):
+            raise SparError(f"{self.name}: select the rows of {metric!r} first (units_for)")
+        return lambda idx: values[idx].mean(axis=1)
+
+    def units_for(self, samples: Sequence[dict], metric: str) -> list:
+        return self.select(samples, metric)
+
+    def outcome_metric(self, metric):
+        return True
+
+    def outcomes(self, units, metric=""):
+        name, _ = self._field(metric)
+        values = [float(u[name]) for u in units]
+        if any(v not in (0.0, 1.0) for v in values):
+            raise SparError(f"{self.name}: {metric!r} is not a right/wrong outcome per sample")
+        return [v == 1.0 for v in values]
+
+
+# ------------------------------------------------------------------------------------------------ registry
+REGISTRY: dict[str, type[Records]] = {"ifeval": PromptRecords, "followbench": GroupRecords, "llmbar": PairRecords,
+                                      "refinement": ItemRecords}
+
+
+def register(name: str, records: type[Records]) -> None:
+    """How benchmark `name`'s samples are resampled (a `Records` subclass); unregistered ones get `MeanRecords`."""
+    REGISTRY[name] = records
+
+
+def records_for(benchmark: str) -> Records:
+    """The resampling rules of `benchmark` (per-sample means for benchmarks without rules of their own)."""
+    cls = REGISTRY.get(benchmark)
+    return cls() if cls is not None else MeanRecords(benchmark)
+
+
+def detect(samples: Sequence[dict]) -> str:
+    """Which benchmark's records these are, from the first record's fields (for samples without a run record)."""
+    if not samples:
+        raise SparError("no samples")
+    first = samples[0]
+    if not isinstance(first, dict):
+        raise SparError("samples must be JSON objects (one per line of samples.jsonl)")
+    if "follow_all_instructions_strict" in first or "follow_instruction_list_strict" in first:
+        return "ifeval"
+    if {"example_id", "level", "soft"} <= set(first):
+        return "followbench"
+    if "subset" in first and ("predicted" in first or "choice_original" in first):
+        return "llmbar"
+    if "follows" in first:
+        return "refinement"
+    raise SparError(f"cannot tell which benchmark's records these are (fields: {', '.join(sorted(first))}); "
+                    f"name the benchmark")
+
+
+def _records(benchmark: str | None, samples: Sequence[dict]) -> Records:
+    return records_for(benchmark or detect(samples))
+
+
+def units_for(benchmark: str | None, samples: Sequence[dict], metric: str) -> list:
+    """The resampling units of `metric` in these samples (for per-sample means: the rows of its filter)."""
+    rec = _records(benchmark, samples)
+    if isinstance(rec, MeanRecords):
+        rec.check_metric(metric, samples)
+        return rec.units_for(samples, metric)
+    return rec.units(samples)
+
+
+def metric_statistic(benchmark: str, metric: str, invalid_policy: str | None = None,
+                     **settings: Any) -> MetricStatistic:
+    """`metric` of `benchmark` as a bootstrap statistic over its units; equal to the scorer's metric on the full
+    sample set. `invalid_policy` is FollowBench's (its metrics.json says which one the run used)."""
+    if invalid_policy is not None:
+        settings["invalid_policy"] = invalid_policy
+    return records_for(benchmark).statistic(metric, **settings)
+
+
+def metric_ci(benchmark: str | None, samples: Sequence[dict], metric: str, n_resamples: int = DEFAULT_RESAMPLES,
+              seed: int = 0, alpha: float = 0.05, invalid_policy: str | None = None,
+              **settings: Any) -> BootstrapResult:
+    """Bootstrap interval of one run's `metric` from its per-sample records (benchmark detected when None),
+    stratified as the benchmark's rules say (LLMBar pairs by subset, FollowBench groups by category)."""
+    benchmark = benchmark or detect(samples)
+    stat = metric_statistic(benchmark, metric, invalid_policy, **settings)
+    return bootstrap_ci(units_for(benchmark, samples, metric), stat, n_resamples, seed, alpha)
+
+
+def align(benchmark: str | None, a_samples: Sequence[dict], b_samples: Sequence[dict], metric: str = "",
+          intersect: bool = False) -> tuple[list, list]:
+    """Units of runs A and B in one order (A's), matched by the benchmark's unit key."""
+    benchmark = benchmark or detect(a_samples)
+    rec = records_for(benchmark)
+    if isinstance(rec, MeanRecords):
+        a_units, b_units = units_for(benchmark, a_samples, metric), units_for(benchmark, b_samples, metric)
+    else:
+        a_units, b_units = rec.units(a_samples), rec.units(b_samples)
+    return align_by_key(a_units, b_units, rec.unit_key, intersect)
+
+
+def compare(benchmark: str | None, a_samples: Sequence[dict], b_samples: Sequence[dict], metric: str,
+            n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, alpha: float = 0.05,
+            invalid_policy: str | None = None, intersect: bool = False, **settings: Any) -> PairedBootstrapResult:
+    """Paired bootstrap of `metric` between runs A and B of one benchmark (difference B - A), units matched by the
+    benchmark's unit key; `.verdict` says which run is better, if either."""
+    benchmark = benchmark or detect(a_samples)
+    stat = metric_statistic(benchmark, metric, invalid_policy, **settings)
+    a_units, b_units = align(benchmark, a_samples, b_samples, metric, intersect)
+    return paired_bootstrap(a_units, b_units, stat, n_resamples, seed, alpha)
+
+
+def correct_vector(benchmark: str | None, samples: Sequence[dict], metric: str = "") -> list[bool]:
+    """Right/wrong outcome per scored unit of `metric`, for McNemar's test, in record order."""
+    benchmark = benchmark or detect(samples)
+    rec = records_for(benchmark)
+    return rec.outcomes(units_for(benchmark, samples, metric) if isinstance(rec, MeanRecords) else
+                        rec.units(samples), metric)
+
+
+def paired_correct(benchmark: str | None, a_samples: Sequence[dict], b_samples: Sequence[dict], metric: str = "",
+                   intersect: bool = False) -> tuple[list[bool], list[bool]]:
+    """`correct_vector` of runs A and B over their shared units in one order (ready for `harness.stats.mcnemar`)."""
+    benchmark = benchmark or detect(a_samples)
+    rec = records_for(benchmark)
+    a_units, b_units = align(benchmark, a_samples, b_samples, metric, intersect)
+    return rec.outcomes(a_units, metric), rec.outcomes(b_units, metric)
+
+
+def outcome_metric(benchmark: str, metric: str) -> bool:
+    """Whether McNemar's test applies to `metric` (an accuracy over per-unit right/wrong outcomes)."""
+    return records_for(benchmark).outcome_metric(metric)
+
+
+def is_number(value: Any) -> bool:
+    """A finite number (not a bool): what a metric cell holds."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+__all__ = ["ID_FIELDS", "MetricStatistic", "Records", "PromptRecords", "GroupRecords", "PairRecords", "ItemRecords",
+           "MeanRecords", "REGISTRY", "register", "records_for", "detect", "units_for", "metric_statistic",
+           "metric_ci", "align", "compare", "correct_vector", "paired_correct", "outcome_metric", "is_number"]

@@ -1,0 +1,23 @@
+"""Reports on finished runs (front layer): the paper's tables beside the published numbers, paired comparisons of
+two runs, figures, and the regression gate. The commands are `spar tables`, `spar compare` and `spar regress`
+(`harness/report_cli.py`).
+
+- `runs`: run and experiment folders read as labelled `Run`s (`collect_runs`, `load_run`);
+- `layout`: table and figure layouts from `results/paper/tables.yaml` (no benchmark is named in code);
+- `cells`: measured values with seeded bootstrap intervals over each benchmark's units (`CellMaker`);
+- `tables`, `render`: the tables and their Markdown / LaTeX (booktabs) / CSV / terminal forms;
+- `plots`: per-iteration and inference-scaling figures (matplotlib, PNG and SVG);
+- `compare`: `compare_runs` (paired bootstrap, McNemar, verdict; refuses runs on different data or scorers);
+- `regress`: `check` a run against a stored baseline, `write_baseline`.
+
+The statistics are `harness.stats` (generic) and `evaluators.uncertainty` (per benchmark).
+"""
+
+from harness.report.cells import Cell, CellMaker
+from harness.report.compare import Comparison, check_comparable, compare_runs
+from harness.report.layout import Layout, load_layout
+from harness.report.runs import Run, collect_runs, load_run
+from harness.report.tables import Table, build_tables
+
+__all__ = ["Cell", "CellMaker", "Comparison", "Layout", "Run", "Table", "build_tables", "check_comparable",
+           "collect_runs", "compare_runs", "load_layout", "load_run"]

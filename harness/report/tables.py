@@ -1,0 +1,214 @@
+"""The paper's tables regenerated from runs: each measured row beside its published row, with the difference.
+
+`build_tables(runs, layout, ...)` gives one `Table` per layout table that has at least one run with its columns.
+A row is labelled from the run records (`Run.label`: method, model, iteration, role), never typed by hand. Which
+published row sits beside a measured one is the layout's `partner` rule (see results/paper/tables.yaml).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from harness.paper import rows_of_model
+from harness.report.cells import Cell, CellMaker
+from harness.report.layout import Column, Layout, TableLayout
+from harness.report.runs import Run
+
+MEASURED, PAPER, DELTA = "measured", "paper", "delta"
+
+
+@dataclass
+class Row:
+    """One printed row: `kind` measured (cells with intervals), paper (published numbers, percent as printed) or
+    delta (measured - published, percentage points)."""
+
+    label: str
+    kind: str
+    cells: list
+    source: str = ""
+
+
+@dataclass
+class Table:
+    id: str
+    title: str
+    columns: list[str]
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
+    paper_table: str | None = None
+    paper_model: str = ""
+
+
+def _norm(text: str) -> str:
+    text = text.lower().replace("w/o", "wo").replace("without", "wo")
+    text = re.sub(r"\bno[-_ ]", "wo", text)
+    return re.sub(r"[^a-z0-9]", "", text)
+
+
+def _paper_value(row: dict | None, column: Column) -> float | None:
+    if row is None or not column.paper:
+        return None
+    value = row.get(column.paper)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _partner(run: Run, layout: TableLayout, paper_rows: list[dict]) -> dict | None:
+    """The published row a measured run sits beside (see the layout's `partner`): a method the paper has (by
+    name, ignoring case and punctuation) is paired with that method's row; otherwise by the partner rule."""
+    config = run.experiment.config if run.experiment else run.config
+    method = config.get("method")
+    full = layout.partner.get("full_method", "")
+    if isinstance(method, str) and method and _norm(method) != _norm(full) and not \
+            (run.experiment and run.experiment.ablation):
+        named = [r for r in paper_rows if _norm(r["method"]) == _norm(method)
+                 and (r["iteration"] is None or run.iteration is None or r["iteration"] == run.iteration)]
+        if named:
+            return named[-1]
+        if run.experiment is not None:
+            return None  # a method the paper does not report
+    rule = layout.partner
+    if run.experiment is not None:
+        t = run.iteration
+        which = rule.get("init") if t == 0 else rule.get("iteration")
+        matches = [r for r in paper_rows if which and r["method"] == which and (t == 0 or r["iteration"] == t)]
+    else:
+        which = rule.get("standalone")
+        matches = [r for r in paper_rows if which and r["method"] == which]
+    return matches[0] if matches else None
+
+
+def _group_rows(label: str, run: Run, cells: list[Cell], paper: dict | None, columns: tuple[Column, ...],
+                source: str) -> list[Row]:
+    rows = [Row(label, MEASURED, cells, source)]
+    if paper is None:
+        return rows
+    published = [_paper_value(paper, c) for c in columns]
+    rows.append(Row(f"paper: {paper['model']}", PAPER, published, f"{paper['source_table']}"))
+    deltas = [None if cell.value is None or pub is None else 100 * cell.value - pub
+              for cell, pub in zip(cells, published)]
+    rows.append(Row("Δ vs paper", DELTA, deltas))
+    return rows
+
+
+def _runs_for(runs: list[Run], layout: TableLayout, maker: CellMaker) -> list[Run]:
+    wanted = set(layout.roles)
+    out = [r for r in runs if (r.role if r.experiment else "") in wanted]
+    return [r for r in out if any(maker.has(r, c, layout.columns) for c in layout.columns)]
+
+
+def build_rows_table(runs: list[Run], layout: TableLayout, maker: CellMaker, paper_model: str) -> Table | None:
+    chosen = _runs_for(runs, layout, maker)
+    if not chosen:
+        return None
+    paper_table, paper_rows = rows_of_model(layout.paper, paper_model)
+    table = Table(layout.id, layout.title, [c.label for c in layout.columns], [], paper_table=paper_table,
+                  paper_model=paper_model)
+    if not paper_rows:
+        table.notes.append(f"no published rows of {paper_model} in {', '.join(layout.paper)}")
+    for run in chosen:
+        cells = [maker.cell(run, c, layout.columns) for c in layout.columns]
+        partner = _partner(run, layout, paper_rows)
+        table.rows += _group_rows(run.label, run, cells, partner, layout.columns, str(run.path))
+    _add_cell_notes(table)
+    return table
+
+
+def _last_iterations(runs: list[Run]) -> list[Run]:
+    """Per experiment folder, the runs of its last iteration; runs outside experiments as they are."""
+    last: dict[str, int] = {}
+    for r in runs:
+        if r.experiment:
+            key = str(r.experiment.path)
+            last[key] = max(last.get(key, -1), r.iteration or 0)
+    return [r for r in runs if not r.experiment or r.iteration == last[str(r.experiment.path)]]
+
+
+def _ablation_name(run: Run) -> str:
+    exp = run.experiment
+    if exp is None:
+        return run.method
+    return " ".join(x for x in (exp.ablation, str(exp.config.get("method") or ""), exp.name) if x)
+
+
+def build_ablation_table(runs: list[Run], layout: TableLayout, maker: CellMaker, paper_model: str) -> Table | None:
+    chosen = [r for r in _last_iterations(_runs_for(runs, layout, maker)) if r.experiment]
+    if not chosen:
+        return None
+    paper_table, paper_rows = rows_of_model(layout.paper, paper_model)
+    full_paper = next((r for r in paper_rows if r.get("value_kind") == "absolute"), None)
+    ablations = [r for r in paper_rows if r.get("value_kind") == "delta"]
+
+    def paper_match(run: Run) -> dict | None:
+        name = _norm(_ablation_name(run))
+        for row in ablations:
+            for candidate in (row["model"], row["method"]):
+                key = _norm(candidate)
+                key = key[key.index("wo"):] if "wo" in key else key
+                if key and key in name:
+                    return row
+        return None
+
+    matched = {id(r): paper_match(r) for r in chosen}
+    full_method = _norm(str(layout.partner.get("full_method", "")))
+
+    def is_full(run: Run) -> bool:
+        method = _norm(str(run.experiment.config.get("method") or "")) if run.experiment else ""
+        return matched[id(run)] is None and not (run.experiment and run.experiment.ablation) and \
+            (not full_method or method in ("", full_method))
+
+    full = [r for r in chosen if is_full(r)]
+    chosen = [r for r in chosen if is_full(r) or matched[id(r)] is not None or
+              (r.experiment and r.experiment.ablation)]
+    table = Table(layout.id, layout.title, [c.label for c in layout.columns], [], paper_table=paper_table,
+                  paper_model=paper_model)
+    reference = full[0] if full else None
+    if len(full) > 1:
+        table.notes.append(f"several full-model experiments; differences are taken from {reference.label}")
+    if reference is None:
+        table.notes.append("no full-model experiment (one without an ablation): ablations shown as absolute values")
+    for run in ([reference] if reference else []) + [r for r in chosen if r is not reference]:
+        is_reference = run is reference
+        if is_reference or reference is None:
+            cells = [maker.cell(run, c, layout.columns) for c in layout.columns]
+            partner = full_paper if is_reference else None
+            table.rows += _group_rows(run.label, run, cells, partner, layout.columns, str(run.path))
+            continue
+        cells = [maker.difference(reference, run, c, layout.columns) for c in layout.columns]
+        label = f"{run.label} − full model"
+        rows = [Row(label, MEASURED, cells, str(run.path))]
+        partner = matched[id(run)]
+        if partner is not None:
+            published = [_paper_value(partner, c) for c in layout.columns]
+            rows.append(Row(f"paper: {partner['model']}", PAPER, published, str(partner["source_table"])))
+            rows.append(Row("Δ vs paper", DELTA,
+                            [None if c.value is None or p is None else 100 * c.value - p
+                             for c, p in zip(cells, published)]))
+        table.rows += rows
+    _add_cell_notes(table)
+    return table
+
+
+def _add_cell_notes(table: Table) -> None:
+    notes = {}
+    for row in table.rows:
+        if row.kind != MEASURED:
+            continue
+        for label, cell in zip(table.columns, row.cells):
+            if isinstance(cell, Cell) and cell.value is not None and cell.note:
+                notes.setdefault(cell.note, []).append(f"{row.label} / {label}")
+    for note, where in notes.items():
+        table.notes.append(f"{note}: {', '.join(where[:4])}{' ...' if len(where) > 4 else ''}")
+
+
+def build_tables(runs: list[Run], layout: Layout, maker: CellMaker, paper_model: str,
+                 ids: list[str] | None = None) -> list[Table]:
+    """The tables (`ids`: which, default all in the layout) that have rows among `runs`."""
+    chosen = [layout.table(i) for i in ids] if ids else list(layout.tables)
+    out = []
+    for t in chosen:
+        build = build_ablation_table if t.kind == "ablation" else build_rows_table
+        table = build(runs, t, maker, paper_model)
+        if table is not None:
+            out.append(table)
+    return out
