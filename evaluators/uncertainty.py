@@ -75,12 +75,15 @@ class MetricStatistic:
         return f"MetricStatistic({self.records.name!r}, {self.metric!r}, {self.settings!r})"
 
     def units(self, samples: Sequence[dict]) -> list:
+        """The resampling units of these per-sample records."""
         return self.records.units(samples)
 
     def strata(self, units: Sequence) -> list | None:
+        """One stratum label per unit (resampling stays within each), or None."""
         return self.records.strata(units)
 
     def prepare(self, units: Sequence) -> Prepared:
+        """The vectorised statistic: index rows (k x n) -> k values."""
         if not len(units):
             raise SparError("no samples")
         return self.records.prepare(self.metric, units, **self.settings)
@@ -109,12 +112,15 @@ class Records:
         raise NotImplementedError
 
     def units(self, samples: Sequence[dict]) -> list:
+        """The resampling units of these per-sample records (default: one per record)."""
         return list(samples)
 
     def unit_key(self, unit: Any) -> Any:
+        """What identifies a unit across runs (how two runs' units are paired)."""
         raise NotImplementedError
 
     def strata(self, units: Sequence) -> list | None:
+        """One stratum label per unit (resampling stays within each), or None (default)."""
         return None
 
     def settings(self, metrics: dict | None = None, scorer: dict | None = None) -> dict:
@@ -122,15 +128,18 @@ class Records:
         return {}
 
     def check_metric(self, metric: str, samples: Sequence[dict] | None = None) -> None:
+        """Raise a one-line error naming the known metrics when `metric` is not one of them."""
         known = self.metrics(samples)
         if metric not in known:
             raise SparError(f"no statistic {metric!r} for {self.name} (choose from {', '.join(known)})")
 
     def statistic(self, metric: str, **settings: Any) -> MetricStatistic:
+        """`metric` as a bootstrap statistic (settings as `settings()` reads them from a run)."""
         self.check_metric(metric)
         return MetricStatistic(self, metric, settings)
 
     def prepare(self, metric: str, units: Sequence, **settings: Any) -> Prepared:
+        """The vectorised form of `metric` over these units: index rows (k x n) -> k values."""
         raise NotImplementedError
 
     def outcome_metric(self, metric: str) -> bool:
@@ -138,6 +147,7 @@ class Records:
         return False
 
     def outcomes(self, units: Sequence, metric: str) -> list[bool]:
+        """Per-unit (or per-judgment) right/wrong outcomes of `metric`, for McNemar's test."""
         raise SparError(f"{self.name}: no per-unit right/wrong outcomes for {metric!r}")
 
     def scorer_identity(self, scorer: dict | None) -> dict:
@@ -526,6 +536,7 @@ class MeanRecords(Records):
         return lambda idx: values[idx].mean(axis=1)
 
     def units_for(self, samples: Sequence[dict], metric: str) -> list:
+        """The units of `metric`: the rows of its filter."""
         return self.select(samples, metric)
 
     def outcome_metric(self, metric):

@@ -90,12 +90,11 @@ _EXTRA: dict[str, Any] = {}
 
 
 def _register_extra(sub) -> None:
-    """Reporting commands (tables, compare, regress, view) register themselves when their module is present."""
-    try:
-        from harness import report_cli
-    except ImportError:
-        return
+    """The reporting commands (tables, compare, regress) and the HTML view register their subcommands."""
+    from harness import report_cli, view_cli
+
     _EXTRA.update(report_cli.register(sub))
+    _EXTRA.update(view_cli.register(sub))
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -63,8 +63,8 @@ class EvalConfig:
     bench: dict[str, dict[str, Any]] = option({}, "per-benchmark options: {name: {key: value}}")
     data: str = option("", "data source (a local file/folder or hub id); for several benchmarks name=source,... "
                            "Default: $SPAR_DATA_DIR, else the hub")
-    limit: PositiveInt | None = option(None, "score only the first N items of each benchmark (per subset or "
-                                             "category where the benchmark says so)")
+    limit: PositiveInt | None = option(None, "score only the first N items of each benchmark (LLMBar: N pairs per "
+                                             "subset; FollowBench: N items per category)")
     output: str = option("", "run folder (default results/runs/<time>-<model>)")
     max_new_tokens: PositiveInt = option(1280, "generation budget per response (lm-eval's IFEval setting)")
     temperature: Temperature = option(0.0, "sampling temperature; 0 = greedy")
@@ -149,8 +149,8 @@ def add_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> No
             help_text = f"the {key.split('.')[0]}'s {name} (default: the model's)"
         elif key in ("judge.name", "refiner.name"):
             help_text = help_of(EvalConfig, key.split(".")[0]) + ": a model name, folder or hub id"
-        if flag.startswith("tree-search"):
-            help_text = f"same as --{next(f for f, k in ALL_FLAGS if k == key)} (earlier name)"
+        if flag.startswith("tree-search"):  # earlier names of the --decode flags, kept working but not listed
+            help_text = argparse.SUPPRESS
         parser.add_argument("--" + flag, dest="flag:" + key, default=None, metavar="VALUE", help=help_text)
     parser.add_argument("--bench", dest="bench_overrides", action="append", default=[], metavar="NAME.KEY=VALUE",
                         help="a benchmark's own option, e.g. --bench followbench.categories=content (repeatable; "

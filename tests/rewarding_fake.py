@@ -11,7 +11,7 @@ import hashlib
 import os
 import time
 
-from harness.backends.fake import FakeBackend, render
+from harness.backends.fake import FakeBackend, render, selfplay_reply
 from harness.types import ChatRequest
 
 SCORE_HEAD = "Review the user's question and the corresponding response using the additive 5-point"
@@ -34,7 +34,7 @@ def reply(request: ChatRequest, j: int) -> str:
         if h % 11 == 0:
             return "Both judgments have merit."  # unparseable
         return f"Judgment {'A' if h % 3 else 'B'} applies the rubric better.\nWinner: Judgement {'A' if h % 3 else 'B'}"
-    return "answer " + " ".join(["word"] * (h % 25))
+    return f"answer {h % 997} " + " ".join(["word"] * (h % 25))
 
 
 class RewardingBackend(FakeBackend):
@@ -53,3 +53,8 @@ class RewardingBackend(FakeBackend):
         if self.delay:
             time.sleep(self.delay)
         return super().generate(requests)
+
+
+def selfplay_even(request: ChatRequest, j: int) -> str:
+    """The scripted SPaR actor/judge/refiner (`selfplay`) whose judge says Yes half the time whatever the output."""
+    return selfplay_reply(request, j, lambda marks: 0.5)

@@ -11,7 +11,8 @@ from conftest import REPO
 
 PACKAGES = ("harness", "evaluators", "training")
 # the front: the CLI and what drives runs; everything else in harness/ is the core
-FRONT = {"harness.cli", "harness.suite", "harness.config", "harness.report_cli", "harness.report", "harness.view"}
+FRONT = {"harness.cli", "harness.suite", "harness.config", "harness.report_cli", "harness.report", "harness.view",
+         "harness.view_cli"}
 RANK = {"core": 0, "evaluators": 1, "training": 2, "front": 3}
 
 

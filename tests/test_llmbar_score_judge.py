@@ -47,7 +47,8 @@ def test_pointwise_mean_of_valid_votes_and_unparseable(llmbar_dir):
     m = result.metrics
     assert m["overall_acc"] == 1.0 and m["counts"]["unparseable"] == 2 * m["counts"]["pairs"]
     _, _, none = _score(llmbar_dir, lambda p, k: ["no score"])
-    assert none.metrics["overall_acc"] == 0.0 and none.metrics["counts"]["no_verdict"] == 2 * none.metrics["counts"]["pairs"]
+    counts = none.metrics["counts"]
+    assert none.metrics["overall_acc"] == 0.0 and counts["no_verdict"] == 2 * counts["pairs"]
 
 
 def test_pairwise_compares_scores_and_counts_ties(llmbar_dir):
@@ -75,3 +76,13 @@ def test_score_judge_files(llmbar_dir, tmp_path):
     pairwise = LLMBarEvaluator({"protocol": "pairwise", "judge_prompt": "score5"})
     with pytest.raises(SparError, match="score5 with protocol=pairwise"):
         pairwise.match_outputs(data, str(path))
+
+
+def test_lenient_score_parser_is_an_option(llmbar_dir):
+    def answer(p, k):
+        return ["I rate it 5/5" if p.label == k else "2 points"]
+
+    _, _, strict = _score(llmbar_dir, answer)
+    assert strict.metrics["counts"]["no_verdict"] == 2 * strict.metrics["counts"]["pairs"]
+    ev, _, lenient = _score(llmbar_dir, answer, score_parser="lenient")
+    assert lenient.metrics["overall_acc"] == 1.0 and ev.describe()["score_parser"] == "lenient"

@@ -174,3 +174,22 @@ def test_env_override(tmp_path, monkeypatch):
     monkeypatch.setenv("SPAR_PAPER_DIR", str(tmp_path / "missing"))
     with pytest.raises(SparError, match="SPAR_PAPER_DIR"):
         load_table("table1")
+
+
+def test_paper_model_names_and_rows():
+    from harness.paper import DEFAULT_PAPER_MODEL, base_models, resolve_paper_model, rows_of_model
+
+    assert DEFAULT_PAPER_MODEL in base_models() and "Mistral-7B-Instruct" in base_models()
+    assert resolve_paper_model(None) == DEFAULT_PAPER_MODEL
+    assert resolve_paper_model("mistral") == "Mistral-7B-Instruct"
+    assert resolve_paper_model("llama3-70b") == "LLaMA3-70B-Instruct"
+    assert resolve_paper_model("GLM-4-9B-Chat") == "GLM-4-9B-Chat"
+    with pytest.raises(SparError, match="ambiguous"):
+        resolve_paper_model("llama3")
+    with pytest.raises(SparError, match="no paper model"):
+        resolve_paper_model("gpt-5")
+    table, rows = rows_of_model(["table1_ifeval_followbench", "table6_ifeval_followbench_full"],
+                                "Mistral-7B-Instruct")
+    assert table == "table6_ifeval_followbench_full" and rows and all(r["base_model"] == "Mistral-7B-Instruct"
+                                                                       for r in rows)
+    assert rows_of_model(["table3_refinement"], "Mistral-7B-Instruct") == (None, [])

@@ -40,6 +40,7 @@ class Cell:
 
     @property
     def has_ci(self) -> bool:
+        """Whether the cell has a finite interval."""
         return self.low is not None and self.high is not None and not (math.isnan(self.low) or
                                                                          math.isnan(self.high))
 
@@ -69,6 +70,7 @@ class CellMaker:
         return None
 
     def has(self, run: Run, column: Column, columns: tuple[Column, ...] = ()) -> bool:
+        """Whether the run has a value for the column (for a mean: for any of its parts)."""
         if column.mean_of:
             parts = [c for c in columns if c.label in column.mean_of]
             return any(self.locate(run, c) for c in parts)
@@ -76,6 +78,7 @@ class CellMaker:
 
     # -- cells -------------------------------------------------------------------------------------------------
     def draws(self, run: Run, bench: str, metric: str, seed: int | None = None) -> Draws:
+        """The cell and bootstrap draws of one metric of a run (cached)."""
         seed = self.seed if seed is None else seed
         key = (str(run.path), bench, metric, seed)
         if key not in self._cache:

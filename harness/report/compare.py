@@ -37,6 +37,7 @@ class Comparison:
     mcnemar_method: str = ""
 
     def to_dict(self) -> dict:
+        """The comparison as JSON-ready fields."""
         return dict(self.__dict__)
 
 

@@ -28,6 +28,7 @@ class Column:
 
     @property
     def benchmarks(self) -> tuple[str, ...]:
+        """The benchmarks the column may come from, in order."""
         return tuple(dict.fromkeys(b for b, _ in self.candidates))
 
 
@@ -58,11 +59,14 @@ class PlotLayout:
 
 @dataclass(frozen=True)
 class Layout:
+    """Every table and figure layout of one layout file."""
+
     tables: tuple[TableLayout, ...]
     plots: tuple[PlotLayout, ...]
     path: Path
 
     def table(self, table_id: str) -> TableLayout:
+        """The table with this id (a one-line error naming the known ids otherwise)."""
         for t in self.tables:
             if t.id == table_id:
                 return t

@@ -51,6 +51,15 @@ def _paper_value(row: dict, column: Column) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def _dodge(count: int, width: float = 0.08) -> list[float]:
+    """Small x offsets that keep series with equal x apart (error bars would hide each other)."""
+    return [(i - (count - 1) / 2) * width for i in range(count)]
+
+
+def _legend(ax) -> None:
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, frameon=False)
+
+
 def _save(fig, folder: Path, name: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out = []
@@ -62,13 +71,14 @@ def _save(fig, folder: Path, name: str) -> list[Path]:
 
 
 def _panels(plt, count: int, title: str):
-    fig, axes = plt.subplots(1, count, figsize=(5.2 * count, 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, count, figsize=(5.6 * count, 5.0), squeeze=False)
     fig.suptitle(title)
     return fig, list(axes[0])
 
 
 def iterations_plot(runs: list[Run], plot: PlotLayout, maker: CellMaker, paper_model: str,
                     folder: Path) -> tuple[list[Path], str]:
+    """A per-iteration figure: (files written, why it was skipped or '')."""
     chosen = [r for r in runs if r.experiment is not None and r.role == plot.role]
     panels = [c for c in plot.panels if any(maker.has(r, c) for r in chosen)]
     if not panels:
@@ -76,17 +86,18 @@ def iterations_plot(runs: list[Run], plot: PlotLayout, maker: CellMaker, paper_m
             ", ".join(c.label for c in plot.panels)
     plt = _pyplot()
     fig, axes = _panels(plt, len(panels), plot.title)
-    by_method: dict[str, list[Run]] = defaultdict(list)
+    by_experiment: dict[str, list[Run]] = defaultdict(list)
+    labels: dict[str, str] = {}
     for run in chosen:
-        label = run.experiment.method if run.experiment else run.method
-        if run.model and run.model not in label:
-            label = f"{label} ({run.model})"
-        by_method[label].append(run)
+        key = str(run.experiment.path)  # type: ignore[union-attr]
+        by_experiment[key].append(run)
+        labels[key] = f"{run.experiment.title} ({run.model})" if run.model else run.experiment.title  # type: ignore
     _, paper_rows = rows_of_model(plot.paper.get("tables", []), paper_model)
     methods = list(plot.paper.get("methods") or [])
     for ax, column in zip(axes, panels):
         ticks: set[int] = set()
-        for label, group in by_method.items():
+        dodge = _dodge(len(by_experiment))
+        for offset, (key, group) in zip(dodge, by_experiment.items()):
             points = sorted((r.iteration or 0, _series_point(maker, r, column)) for r in group
                             if _series_point(maker, r, column) is not None)
             if not points:
@@ -95,7 +106,7 @@ def iterations_plot(runs: list[Run], plot: PlotLayout, maker: CellMaker, paper_m
             ticks.update(xs)
             ys = [p[0] for _, p in points]
             err = [[p[1] for _, p in points], [p[2] for _, p in points]]
-            ax.errorbar(xs, ys, yerr=err, marker="s", capsize=3, label=label)
+            ax.errorbar([x + offset for x in xs], ys, yerr=err, marker="s", capsize=3, label=labels[key])
         published = sorted((r["iteration"], _paper_value(r, column)) for r in paper_rows
                            if r["method"] in methods and r["iteration"] is not None
                            and _paper_value(r, column) is not None)
@@ -110,7 +121,7 @@ def iterations_plot(runs: list[Run], plot: PlotLayout, maker: CellMaker, paper_m
         ax.set_ylabel(column.label)
         ax.set_xticks(sorted(ticks) or [0])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        _legend(ax)
     fig.tight_layout()
     paths = _save(fig, folder, plot.id)
     plt.close(fig)
@@ -119,6 +130,7 @@ def iterations_plot(runs: list[Run], plot: PlotLayout, maker: CellMaker, paper_m
 
 def scaling_plot(runs: list[Run], plot: PlotLayout, maker: CellMaker, paper_model: str,
                  folder: Path) -> tuple[list[Path], str]:
+    """An inference-scaling figure: (files written, why it was skipped or '')."""
     decoded = [r for r in runs if r.decode is not None]
     if not any(r.decode != ("greedy", 1) for r in decoded):  # type: ignore[comparison-overlap]
         return [], f"{plot.id}: no run decoded at a budget (spar eval --decode ... --budget N)"
@@ -158,10 +170,14 @@ def scaling_plot(runs: list[Run], plot: PlotLayout, maker: CellMaker, paper_mode
                            label=f"{spec.get('label', 'paper')} ({paper_model})")
         if xs_all and max(xs_all) / max(min(xs_all), 1) >= 8:
             ax.set_xscale("log", base=2)
+        if xs_all:
+            ticks = sorted(set(xs_all) | {1})
+            ax.set_xticks(ticks, [str(x) for x in ticks])
+            ax.minorticks_off()
         ax.set_xlabel("generations per prompt (decode budget)")
         ax.set_ylabel(column.label)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        _legend(ax)
     fig.tight_layout()
     paths = _save(fig, folder, plot.id)
     plt.close(fig)

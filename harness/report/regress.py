@@ -48,10 +48,12 @@ class Check:
 
     @property
     def change(self) -> float:
+        """current - baseline."""
         return self.current - self.baseline
 
     @property
     def failed(self) -> bool:
+        """A drop beyond the tolerance or below the baseline's interval."""
         return self.status in (DROP, BELOW_CI)
 
 
@@ -117,6 +119,7 @@ def write_baseline(path: Path, runs: list[Run], metrics: list[str] | None, toler
 
 
 def read_baseline(path: Path) -> dict:
+    """A baseline file, checked to be one (one-line errors otherwise)."""
     if not path.is_file():
         raise SparError(f"{path}: no such baseline file (create it with --update)")
     try:

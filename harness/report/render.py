@@ -56,7 +56,7 @@ def rich_tables(tables: list[Table]):
             caption.append(f"not measured (in the files only): "
                            f"{', '.join(c for i, c in enumerate(t.columns) if i not in keep)}")
         rt = RichTable(title=t.title, caption="\n".join(caption))
-        rt.add_column("row", overflow="fold", max_width=34)
+        rt.add_column("row", overflow="fold", min_width=22, max_width=34)
         for i in keep:
             rt.add_column(t.columns[i], justify="right")
         for n, row in enumerate(t.rows):
@@ -111,6 +111,7 @@ _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"
 
 
 def latex_escape(text: str) -> str:
+    """Text with LaTeX's special characters escaped."""
     return re.sub("|".join(re.escape(k) for k in _LATEX), lambda m: _LATEX[m.group(0)], text)
 
 

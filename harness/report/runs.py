@@ -74,13 +74,13 @@ class Experiment:
         method = self.method
         return method if self.name in (method, str(self.config.get("method") or "")) else f"{method} ({self.name})"
 
-    @property
-    def base_model(self) -> str:
-        """The actor the experiment started from (config models.actor)."""
-        actor = _get(self.config, "models", "actor")
-        if isinstance(actor, dict):
-            return str(actor.get("name") or "")
-        return str(actor or "")
+    def base_model(self, role: str = "actor") -> str:
+        """The model a role of the experiment started from (config models.<role>, else models.actor)."""
+        models = self.config.get("models") or {}
+        spec = models.get(role) or models.get("actor") if isinstance(models, dict) else None
+        if isinstance(spec, dict):
+            return str(spec.get("name") or "")
+        return str(spec or "")
 
 
 @dataclass
@@ -97,18 +97,22 @@ class Run:
     # -- identity ----------------------------------------------------------------------------------------------
     @property
     def command(self) -> str:
+        """The command that wrote the run (eval, score)."""
         return str(self.record.get("command", ""))
 
     @property
     def config(self) -> dict:
+        """The run's resolved configuration."""
         return self.record.get("config") or {}
 
     @property
     def benchmarks(self) -> list[str]:
+        """The benchmarks the run has metrics for."""
         return list(self.metrics)
 
     @property
     def iteration(self) -> int | None:
+        """The experiment iteration (None outside experiments)."""
         return self.experiment.iteration if self.experiment else None
 
     @property
@@ -122,10 +126,11 @@ class Run:
 
     @property
     def model(self) -> str:
-        """The model under test, by name: the experiment's base actor for an experiment's runs (its checkpoints are
-        that model trained), else the run's `model` (spar score: the outputs file's name)."""
-        if self.experiment and self.experiment.base_model:
-            return self.experiment.base_model
+        """The model under test, by name: for an experiment's runs the model its role started from (the actor or
+        refiner of the config; the checkpoints are that model trained), else the run's `model` (spar score: the
+        outputs file's name)."""
+        if self.experiment and self.experiment.base_model(self.role or "actor"):
+            return self.experiment.base_model(self.role or "actor")
         name = _get(self.config, "model", "name") or _get(self.record, "models", "model", "model")
         if name:
             return _short(str(name))
@@ -164,17 +169,20 @@ class Run:
 
     # -- per benchmark -----------------------------------------------------------------------------------------
     def check_benchmark(self, benchmark: str) -> None:
+        """A one-line error when the run has no such benchmark."""
         if benchmark not in self.metrics:
             raise SparError(f"{self.path}: no benchmark {benchmark!r} in this run (it has "
                             f"{', '.join(self.benchmarks) or 'none'})")
 
     def samples_path(self, benchmark: str) -> Path:
+        """Where the benchmark's samples.jsonl is (it may be missing)."""
         self.check_benchmark(benchmark)
         if self.command == "score":
             return self.path / "samples.jsonl"
         return self.path / benchmark / "samples.jsonl"
 
     def has_samples(self, benchmark: str) -> bool:
+        """Whether the run kept the benchmark's per-sample records."""
         return benchmark in self.metrics and self.samples_path(benchmark).is_file()
 
     def samples(self, benchmark: str) -> list[dict]:
@@ -207,6 +215,7 @@ class Run:
         return found or ({"path": data["path"]} if isinstance(data, dict) and data.get("path") else {})
 
     def scorer(self, benchmark: str) -> dict:
+        """The scorer settings the record gives for the benchmark."""
         return self.entry(benchmark).get("scorer") or {}
 
     def judge_identity(self, benchmark: str) -> str | None:
@@ -281,6 +290,7 @@ def load_run(path: str | Path, experiment: Experiment | None = None, role: str =
 
 
 def is_run(path: Path) -> bool:
+    """Whether `path` is an eval/score run folder."""
     return (path / "record.json").is_file() and not ITER_DIR.match(path.name) and \
         _command(path / "record.json") != "run"
 
@@ -294,6 +304,7 @@ def _command(record_path: Path) -> str | None:
 
 
 def is_experiment(path: Path) -> bool:
+    """Whether `path` is an experiment folder (has iter_<t>/ folders)."""
     return path.is_dir() and any(ITER_DIR.match(p.name) and p.is_dir() for p in path.iterdir())
 
 

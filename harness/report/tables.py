@@ -31,6 +31,8 @@ class Row:
 
 @dataclass
 class Table:
+    """One regenerated table: its columns and rows (measured, paper, delta), notes for the caption."""
+
     id: str
     title: str
     columns: list[str]
@@ -42,7 +44,7 @@ class Table:
 
 def _norm(text: str) -> str:
     text = text.lower().replace("w/o", "wo").replace("without", "wo")
-    text = re.sub(r"\bno[-_ ]", "wo", text)
+    text = re.sub(r"(?<![a-z])no[-_ ]", "wo", text)
     return re.sub(r"[^a-z0-9]", "", text)
 
 
@@ -97,8 +99,22 @@ def _runs_for(runs: list[Run], layout: TableLayout, maker: CellMaker) -> list[Ru
     return [r for r in out if any(maker.has(r, c, layout.columns) for c in layout.columns)]
 
 
+def _order(runs: list[Run], full_method: str) -> list[Run]:
+    """Runs outside experiments first, then the full method's experiments, other methods, ablations; each
+    experiment's iterations in order (the sort is stable otherwise)."""
+    def key(run: Run):
+        exp = run.experiment
+        if exp is None:
+            return (0, 0, "", 0)
+        method = _norm(str(exp.config.get("method") or ""))
+        rank = 3 if exp.ablation else 1 if method in ("", _norm(full_method)) else 2
+        return (1, rank, exp.name, run.iteration or 0)
+    return sorted(runs, key=key)
+
+
 def build_rows_table(runs: list[Run], layout: TableLayout, maker: CellMaker, paper_model: str) -> Table | None:
-    chosen = _runs_for(runs, layout, maker)
+    """A table with one measured row per run (None when no run has its columns)."""
+    chosen = _order(_runs_for(runs, layout, maker), str(layout.partner.get("full_method", "")))
     if not chosen:
         return None
     paper_table, paper_rows = rows_of_model(layout.paper, paper_model)
@@ -132,6 +148,7 @@ def _ablation_name(run: Run) -> str:
 
 
 def build_ablation_table(runs: list[Run], layout: TableLayout, maker: CellMaker, paper_model: str) -> Table | None:
+    """An ablation table: the full model's last iteration, then each ablation as its difference from it."""
     chosen = [r for r in _last_iterations(_runs_for(runs, layout, maker)) if r.experiment]
     if not chosen:
         return None

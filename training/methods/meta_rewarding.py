@@ -96,6 +96,9 @@ class MetaRewardingConfig:
     max_compared_judgments: PositiveInt | None = option(
         None, "compare at most this many judgments of the chosen response (the first ones kept; null = all: "
               "N(N-1) meta-judgments per prompt)")
+    position_bias_scope: Literal["iteration", "prompt"] = option(
+        "iteration", "where the position-bias weights are counted: over all meta-judgments of the iteration, or per "
+                     "prompt (the paper does not say)")
     elo_l2: NonNegativeFloat = option(1e-3, "L2 term of the Elo fit (keeps it finite when a judgment never loses; "
                                             "0 = plain maximum likelihood)")
 
@@ -266,8 +269,8 @@ def stage_meta_judge(run) -> dict:
                 for first, second in ((m, n), (n, m)):
                     text = meta_judge_prompt(cand["prompt"], cand["response"], cand["judgments"][first],
                                              cand["judgments"][second])
-                    requests.append(ChatRequest((Message("user", text),), o.meta_judge_sampling,
-                                                seed=derive_seed(run.iteration_seed, cand["key"], "meta", first, second)))
+                    seed = derive_seed(run.iteration_seed, cand["key"], "meta", first, second)
+                    requests.append(ChatRequest((Message("user", text),), o.meta_judge_sampling, seed=seed))
                     where.append((cand["key"], first, second))
     replies = run.generate(run.judge, "meta-judgments")(requests)
     battles: dict[str, list[dict]] = {}
@@ -295,6 +298,8 @@ def judge_pairs(run, judged: dict[str, list[dict]]) -> tuple[list[dict], list[di
     w1, w2, first_wins, second_wins = position_weights([b["winner"] for r in rows for b in r["battles"]])
     pairs, records, elo_ties = [], [], 0
     for row in rows:
+        if o.position_bias_scope == "prompt":
+            w1, w2, _, _ = position_weights([b["winner"] for b in row["battles"]])
         keep = row["judgments"]
         slot = {j: i for i, j in enumerate(keep)}
         matrix = battle_matrix(len(keep), [(slot[b["first"]], slot[b["second"]], b["winner"])
@@ -316,7 +321,10 @@ def judge_pairs(run, judged: dict[str, list[dict]]) -> tuple[list[dict], list[di
                       "elo": dict(zip(map(str, keep), elo))})
         records.append(dpo_record(row["key"], "judge", score_judge_prompt(row["prompt"], row["response"]),
                                   chosen, rejected))
-    info = {"omega1": w1, "omega2": w2, "first_wins": first_wins, "second_wins": second_wins,
+    if o.position_bias_scope == "prompt":
+        w1, w2, _, _ = position_weights([b["winner"] for r in rows for b in r["battles"]])  # reported: the overall
+    info = {"omega1": w1, "omega2": w2, "position_bias_scope": o.position_bias_scope, "first_wins": first_wins,
+            "second_wins": second_wins,
             "elo_tie_prompts": elo_ties, "meta_judged_prompts": len(rows)}
     return pairs, records, info
 

@@ -69,7 +69,8 @@ def stage_judge(run) -> dict:
     items = [(row, i, cand) for row in read_jsonl(run.dir / "candidates.jsonl")
              for i, cand in enumerate(row["candidates"])]
     requests = [ChatRequest((Message("user", score_judge_prompt(row["prompt"], cand["response"])),),
-                            o.judge_sampling, n=o.judgments, seed=derive_seed(run.iteration_seed, row["key"], "judge", i))
+                            o.judge_sampling, n=o.judgments,
+                            seed=derive_seed(run.iteration_seed, row["key"], "judge", i))
                 for row, i, cand in items]
     judged = run.generate(run.judge, "judgments")(requests)
     out = []

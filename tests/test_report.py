@@ -1,0 +1,214 @@
+"""`spar tables`: the paper's tables regenerated from run and experiment folders, each measured cell with its
+seeded bootstrap interval beside the published number and the difference; ablations as paired differences; lm-eval
+benchmarks filling Table 7; Markdown, LaTeX and CSV files; one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from report_fixtures import (add_iteration, llmbar_judgments, make_llmbar_dir, score_ifeval, score_llmbar, spar,
+                             write_responses)
+
+IFEVAL_EVERY = {0: 2, 1: 3, 2: 5}  # emptied responses: 50%, 65%, 80% prompt-level accuracy
+LLMBAR_ACC = {0: 0.55, 1: 0.65, 2: 0.75}
+
+
+def build_experiment(root: Path, work: Path, name: str, iterations: dict, method: str = "spar",
+                     ablation: str = "", llmbar: Path | None = None) -> Path:
+    """An experiment folder with iter_<t>/eval/actor (IFEval) and, given `llmbar` data, iter_<t>/eval/refiner."""
+    exp = root / name
+    for t, (every, acc) in iterations.items():
+        actor = score_ifeval(work / f"{name}-if-{t}", write_responses(work / f"{name}-if-{t}.jsonl", every))
+        add_iteration(exp, t, "actor", [actor], name, method, ablation)
+        if llmbar is not None:
+            judged = llmbar_judgments(work / f"{name}-lb-{t}.jsonl", llmbar, acc, salt=f"{name}{t}")
+            add_iteration(exp, t, "refiner", [score_llmbar(work / f"{name}-lb-{t}", judged, llmbar)], name,
+                          method, ablation)
+    return exp
+
+
+@pytest.fixture(scope="module")
+def experiment_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("set")
+    work = tmp_path_factory.mktemp("work")
+    llmbar = make_llmbar_dir(work / "llmbar", pairs=10)
+    build_experiment(root, work, "spar-smollm2", {t: (IFEVAL_EVERY[t], LLMBAR_ACC[t]) for t in (0, 1, 2)},
+                     llmbar=llmbar)
+    build_experiment(root, work, "sr-smollm2", {1: (4, 0.6), 2: (6, 0.6)}, method="self_rewarding",
+                     llmbar=llmbar)
+    return root
+
+
+def _csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _paper(model: str, column: str, table: str = "table1") -> float:
+    from harness.paper import find_rows
+
+    return find_rows(table, base_model="LLaMA3-8B-Instruct", model=model)[0][column]
+
+
+def test_tables_from_an_experiment_set(experiment_set, tmp_path, capsys):
+    out = tmp_path / "tables"
+    assert spar("tables", experiment_set, "--output", out, "--no-plots", "--resamples", "500") == 0
+    printed = capsys.readouterr().out
+    assert "Table 1" in printed and "Table 2" in printed
+    for name in ("tables.md", "tables.tex", "tables.csv", "table1.md", "table2.tex", "table2.csv"):
+        assert (out / name).is_file(), name
+    rows = _csv(out / "tables.csv")
+    t1 = [r for r in rows if r["table"] == "1"]
+    label = "spar (spar-smollm2) · smollm2-135m-instruct · iter 1 · actor"
+    mine = {r["column"]: r for r in t1 if r["row"] == label and r["kind"] == "measured"}
+    samples = (experiment_set / "spar-smollm2" / "iter_1" / "eval" / "actor" / "ifeval" / "samples.jsonl")
+    strict = [json.loads(x)["follow_all_instructions_strict"] for x in samples.read_text().splitlines()]
+    value = float(mine["IFEval P(S)"]["value"])
+    assert value == pytest.approx(100 * sum(strict) / len(strict))
+    assert float(mine["IFEval P(S)"]["ci_low"]) < value < float(mine["IFEval P(S)"]["ci_high"])
+    assert mine["IFEval P(S)"]["n"] == "26" and mine["IFEval P(S)"]["unit"] == "prompt"
+    assert mine["FB Avg"]["value"] == ""  # no FollowBench in these runs
+    # beside the published row of the same iteration, with the difference
+    group = [r for r in t1 if r["column"] == "IFEval Avg"]
+    i = next(k for k, r in enumerate(group) if r["row"] == label)
+    assert group[i + 1]["row"] == "paper: SPaR-8B-DPO-iter1" and group[i + 1]["kind"] == "paper"
+    published = _paper("SPaR-8B-DPO-iter1", "ifeval.average")
+    assert float(group[i + 1]["value"]) == published
+    assert float(group[i + 2]["value"]) == pytest.approx(float(group[i]["value"]) - published, abs=1e-3)
+    # iter_0 is the SFT initialisation; another method is paired with its own published row
+    labels = [r["row"] for r in group]
+    assert labels[labels.index("spar (spar-smollm2) · smollm2-135m-instruct · iter 0 · actor") + 1] == "paper: SPaR-8B-SFT"
+    sr = labels.index("self_rewarding (sr-smollm2) · smollm2-135m-instruct · iter 1 · actor")
+    assert labels[sr + 1] == "paper: Self-Rewarding"
+    # Table 2: the refiner's LLMBar pairs, stratified by subset
+    t2 = [r for r in rows if r["table"] == "2" and r["kind"] == "measured" and r["column"] == "All Acc"]
+    assert {r["row"] for r in t2} >= {"spar (spar-smollm2) · smollm2-135m-instruct · iter 2 · refiner"}
+    assert all(r["unit"] == "pair" and r["n"] == "50" for r in t2)
+    md = (out / "table1.md").read_text()
+    assert md.startswith("### Table 1") and "| **spar (spar-smollm2) · smollm2-135m-instruct · iter 1 · actor** |" in md
+    tex = (out / "table1.tex").read_text()
+    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex and r"{\scriptsize [" in tex
+
+
+def test_tables_are_reproducible_and_seeded(experiment_set, tmp_path):
+    for name in ("a", "b"):
+        assert spar("tables", experiment_set, "--output", tmp_path / name, "--no-plots", "--tables", "1",
+                    "--resamples", "300", "--seed", "4") == 0
+    assert (tmp_path / "a" / "tables.csv").read_text() == (tmp_path / "b" / "tables.csv").read_text()
+    assert spar("tables", experiment_set, "--output", tmp_path / "c", "--no-plots", "--tables", "1",
+                "--resamples", "300", "--seed", "5") == 0
+    assert (tmp_path / "c" / "tables.csv").read_text() != (tmp_path / "a" / "tables.csv").read_text()
+
+
+def test_default_output_folder_and_paper_model(experiment_set, tmp_path, capsys):
+    exp = experiment_set / "spar-smollm2"
+    assert spar("tables", exp, "--no-plots", "--tables", "1", "--paper-model", "mistral", "--resamples", "200") == 0
+    rows = _csv(exp / "tables" / "tables.csv")
+    assert {r["row"] for r in rows if r["kind"] == "paper"} >= {"paper: SPaR-7B-DPO-iter1", "paper: SPaR-7B-SFT"}
+    assert "Mistral-7B-Instruct" in capsys.readouterr().out
+
+
+def test_ablation_table_pairs_each_ablation_with_the_full_model(tmp_path):
+    work, root = tmp_path / "work", tmp_path / "set"
+    work.mkdir()
+    build_experiment(root, work, "spar-full", {1: (0, 0), 2: (5, 0)})
+    build_experiment(root, work, "spar-no-iter", {1: (3, 0)}, ablation="no_iterative_training")
+    build_experiment(root, work, "spar-no-ts", {2: (4, 0)}, method="spar_no_tree_search")
+    assert spar("tables", root, "--tables", "4", "--output", tmp_path / "out", "--no-plots",
+                "--resamples", "300") == 0
+    rows = [r for r in _csv(tmp_path / "out" / "tables.csv") if r["column"] == "IFEval P(S)"]
+    labels = [r["row"] for r in rows]
+    full = "spar (spar-full) · smollm2-135m-instruct · iter 2 · actor"
+    assert labels[0] == full and labels[1] == "paper: SPaR-8B-DPO-iter3"
+    assert float(rows[1]["value"]) == 78.0
+    no_iter = labels.index("spar w/o iterative_training (spar-no-iter) · smollm2-135m-instruct · iter 1 · actor"
+                           " − full model")
+    diff = rows[no_iter]
+    assert float(diff["value"]) == pytest.approx(100 * (17 - 20) / 26, abs=1e-3)  # 9 vs 6 of 26 emptied
+    assert diff["unit"] == "prompt (paired)" and float(diff["ci_low"]) <= float(diff["value"]) <= float(
+        diff["ci_high"])
+    assert rows[no_iter + 1]["row"] == "paper: w/o Iterative Training" and float(rows[no_iter + 1]["value"]) == -0.9
+    no_ts = next(i for i, x in enumerate(labels) if x.startswith("spar_no_tree_search"))
+    assert rows[no_ts + 1]["row"] == "paper: w/o Tree Search" and float(rows[no_ts + 1]["value"]) == -2.0
+
+
+def _lm_eval_run(folder: Path, scores: dict[str, tuple[str, float]]) -> Path:
+    """A made-up run with lm-eval benchmarks: per task a metric key and the share of docs right."""
+    folder.mkdir(parents=True)
+    metrics, entries = {}, {}
+    for task, (key, share) in scores.items():
+        name, _, flt = key.partition(",")
+        rows = [{"doc_id": i, "filter": flt or "none", name: float(i % 100 < 100 * share)} for i in range(200)]
+        bench = f"lm-eval:{task}"
+        (folder / bench).mkdir()
+        (folder / bench / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        metrics[bench] = {key: sum(r[name] for r in rows) / len(rows)}
+        (folder / bench / "metrics.json").write_text(json.dumps(metrics[bench]))
+        entries[bench] = {"data": {"hub_id": task, "fingerprint": "x"}, "scorer": {"task": task}}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "record.json").write_text(json.dumps({"command": "eval", "status": "finished",
+                                                    "config": {"model": {"name": "base-model"}},
+                                                    "benchmarks": entries}))
+    return folder
+
+
+def test_general_capabilities_from_lm_eval_benchmarks(tmp_path):
+    run = _lm_eval_run(tmp_path / "general", {"gsm8k": ("exact_match,strict-match", 0.7),
+                                              "triviaqa": ("exact_match,remove_whitespace", 0.6),
+                                              "mmlu": ("acc,none", 0.5), "humaneval": ("pass@1,create_test", 0.4)})
+    assert spar("tables", run, "--no-plots", "--resamples", "300") == 0
+    rows = _csv(run / "tables" / "tables.csv")
+    assert {r["table"] for r in rows} == {"7"}
+    measured = {r["column"]: r for r in rows if r["kind"] == "measured"}
+    assert float(measured["GSM8k"]["value"]) == pytest.approx(70.0)
+    assert float(measured["Average"]["value"]) == pytest.approx(55.0)
+    assert float(measured["Average"]["ci_low"]) < 55.0 < float(measured["Average"]["ci_high"])
+    assert measured["Average"]["n"] == "800" and measured["GSM8k"]["unit"] == "sample"
+    paper = {r["column"]: r for r in rows if r["kind"] == "paper"}
+    assert float(paper["GSM8k"]["value"]) == 75.4 and float(paper["Average"]["value"]) == 67.6  # LLaMA3-8B base
+
+
+def test_tables_user_mistakes(experiment_set, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    no_samples = tmp_path / "no-samples"
+    run = score_ifeval(tmp_path / "run", write_responses(tmp_path / "r.jsonl"))
+    cases = [((tmp_path / "missing",), "no such folder"),
+             ((tmp_path / "empty",), "not a run or experiment folder"),
+             ((experiment_set, "--tables", "9"), "no table '9'"),
+             ((experiment_set, "--paper-model", "gpt-5"), "no paper model 'gpt-5'"),
+             ((run, "--tables", "2"), "no run has the columns of 2")]
+    capsys.readouterr()
+    for args, message in cases:
+        assert spar("tables", *args, "--no-plots") == 2, args
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("spar: error: ") and "\n" not in err and message in err, err
+    # a run without samples still gets its values, without intervals, and says so
+    no_samples.mkdir()
+    for name in ("record.json", "metrics.json"):
+        (no_samples / name).write_text((run / name).read_text())
+    assert spar("tables", no_samples, "--no-plots") == 0
+    measured = [r for r in _csv(no_samples / "tables" / "tables.csv") if r["kind"] == "measured"
+                and r["value"]]
+    assert measured and all(r["ci_low"] == "" and "no samples.jsonl" in r["note"] for r in measured)
+
+
+def test_layout_columns_exist_in_the_published_tables():
+    from harness.paper import load_table
+    from harness.report.layout import load_layout
+
+    layout = load_layout()
+    assert [t.id for t in layout.tables] == ["1", "2", "3", "4", "5", "7"]
+    for table in layout.tables:
+        for name in table.paper:
+            header = load_table(name)[0]
+            for column in table.columns:
+                assert column.paper in header, (table.id, name, column.label)
+    for plot in layout.plots:
+        for name in plot.paper.get("tables", []):
+            header = load_table(name)[0]
+            for panel in plot.panels:
+                assert panel.paper in header, (plot.id, panel.label)
