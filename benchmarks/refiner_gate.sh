@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Refiner-accuracy regression gate: the embedded SmolLM2-135M-Instruct judges a fixed slice of LLMBar (the first 2
-# pairs of each subset, both outputs of each pair: 20 pointwise judgments, greedy, 96 new tokens, lenient verdict
-# parser), then `spar regress` compares its accuracy and F1 per subset (and the adversarial / overall means) with
-# the committed baseline; exit 1 names each metric that dropped by more than the tolerance or below the baseline's
-# 95% interval. Generations go through the usual cache ($SPAR_CACHE_DIR), so a second run is quick.
+# pairs of each subset, both outputs of each pair: 20 pointwise judgments in one batch, greedy, 96 new tokens,
+# lenient verdict parser), then `spar regress` compares its accuracy and F1 per subset (and the adversarial /
+# overall means) with the committed baseline; exit 1 names each metric that dropped by more than the tolerance or
+# below the baseline's 95% interval. The judge's 20 generations are committed beside the baseline
+# (results/baselines/refiner-gate-cache.sqlite, copied to a temporary file first): the gate replays them in seconds
+# and re-checks everything after generation (prompt rendering, cache keys, verdict parsing, voting, metrics); a
+# change to the prompt, the model or the decoding misses the cache and regenerates (minutes on CPU).
 #
 #   benchmarks/refiner_gate.sh            # check (exit 0 ok, 1 regression, 2 usage error)
 #   benchmarks/refiner_gate.sh --update   # rewrite the baseline from this run (after an intended change)
@@ -21,7 +24,11 @@ export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" HF_DATASETS_OFFLINE="${HF_DATASETS_
 out="${SPAR_GATE_OUTPUT:-$(mktemp -d)/refiner-gate}"
 mkdir -p "$(dirname "$out")"
 start=$SECONDS
-spar eval --benchmarks llmbar --model smollm2-135m-instruct --limit 2 --judge-max-new-tokens 96 \
-  --judge-parser lenient --output "$out" > "$out.log" 2>&1 || { cat "$out.log"; exit 2; }
+CACHE_SEED="results/baselines/refiner-gate-cache.sqlite"
+cache="$(dirname "$out")/gate-cache.sqlite"
+if [ -f "$CACHE_SEED" ]; then cp "$CACHE_SEED" "$cache"; fi
+spar eval --benchmarks llmbar --model smollm2-135m-instruct --limit 2 --judge-max-new-tokens 96 --batch-size 20 \
+  --judge-parser lenient --cache "$cache" --output "$out" > "$out.log" 2>&1 || { cat "$out.log"; exit 2; }
+if [ "${1:-}" = "--update" ]; then cp "$cache" "$CACHE_SEED"; fi
 echo "refiner gate: eval took $((SECONDS - start)) s ($out)"
 spar regress "$out" --baseline "$BASELINE" "$@"

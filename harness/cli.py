@@ -301,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from harness.options import validation_message
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)  # piped output keeps wide tables readable
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
         args = _parser().parse_args(argv)

@@ -15,7 +15,8 @@ def test_eval_followbench_llmbar_refinement(tiny_model_dir, fb_dir, llmbar_dir, 
                     "--data", f"followbench={fb_dir},llmbar={llmbar_dir}", "--cache", str(tmp_path / "c.sqlite"),
                     "--output", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "ssr_avg" in proc.stdout and "overall_acc" in proc.stdout and "accuracy" in proc.stdout
+    assert "ssr_avg" in proc.stdout and "Overall avg acc" in proc.stdout and "accuracy" in proc.stdout
+    assert "FollowBench per category" in proc.stdout  # the paper's per-category view is printed too
     record = json.loads((out / "record.json").read_text())
     assert record["status"] == "finished"
     fb = record["benchmarks"]["followbench"]

@@ -62,6 +62,7 @@ def test_tables_from_an_experiment_set(experiment_set, tmp_path, capsys):
     for name in ("tables.md", "tables.tex", "tables.csv", "table1.md", "table2.tex", "table2.csv"):
         assert (out / name).is_file(), name
     rows = _csv(out / "tables.csv")
+    assert {r["table"] for r in rows} == {"1", "2"}  # no ablation experiment: no Tables 4 and 5
     t1 = [r for r in rows if r["table"] == "1"]
     label = "spar (spar-smollm2) · smollm2-135m-instruct · iter 1 · actor"
     mine = {r["column"]: r for r in t1 if r["row"] == label and r["kind"] == "measured"}

@@ -222,6 +222,7 @@ def load_run_config(path: str | None, overrides: list[str] | None = None) -> Run
         raise SparError(f"{_place(where, lines, ('method',))}: method: expected a method name, got {name!r}")
     try:
         method = get_method(name)
+        _check_method_names(method)
     except SparError as exc:
         raise SparError(f"{_place(where, lines, ('method',))}: {exc}") from None
     data, method_data, method_lines, prefix = _method_options(data, lines, method, where)
@@ -235,8 +236,17 @@ def load_run_config(path: str | None, overrides: list[str] | None = None) -> Run
     return cfg
 
 
+def _check_method_names(method) -> None:
+    """A method's name and option names must not be run config keys (they share the YAML's top level)."""
+    if method.name in GENERIC_KEYS:
+        raise SparError(f"method name {method.name!r}: a run config key; choose another name")
+    shadow = [f.name for f in dataclasses.fields(method.Config) if f.name in GENERIC_KEYS]
+    if shadow:
+        raise SparError(f"method {method.name}: option names {', '.join(shadow)} clash with the run config's")
+
+
 def _check_method(cfg: RunConfig, method, where: str, lines: dict) -> None:
-    from training.loop import iteration_stages
+    from training.methods import iteration_stages
 
     stages = iteration_stages(method)
     if cfg.until and cfg.until not in stages:

@@ -33,18 +33,12 @@ from harness.progress import Reporter, SilentReporter
 from harness.records import RecordWriter, RunRecord, clean_stale_temps, dumps, now, write_json, write_jsonl
 from harness.spec import ModelPool, ModelSpec
 from training.config import ABLATIONS, RunConfig, to_dict
-from training.methods import Method, get_method
+from training.methods import EVAL_STAGES, Method, get_method, iteration_stages
 from training.sources import load_prompts, load_sft_records
 from training.trainers import train_dpo, train_sft
 
 #: scores a checkpoint: (model path or name, comma-separated benchmarks, output folder, judge) -> stage summary
 Evaluate = Callable[[str, str, Path, str], dict]
-EVAL_STAGES = ("eval_actor", "eval_refiner")
-
-
-def iteration_stages(method: Method) -> tuple[str, ...]:
-    """All stages of one iteration: the method's, then the driver's training and eval stages."""
-    return (*method.stage_names, "train_actor", *(("train_refiner",) if method.trains_refiner else ()), *EVAL_STAGES)
 
 
 def run_label(cfg: RunConfig, method: Method) -> str:

@@ -289,20 +289,6 @@ def load_run(path: str | Path, experiment: Experiment | None = None, role: str =
     return Run(path, record, metrics, experiment, role)
 
 
-def is_run(path: Path) -> bool:
-    """Whether `path` is an eval/score run folder."""
-    return (path / "record.json").is_file() and not ITER_DIR.match(path.name) and \
-        _command(path / "record.json") != "run"
-
-
-def _command(record_path: Path) -> str | None:
-    try:
-        data = json.loads(record_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data.get("command") if isinstance(data, dict) else None
-
-
 def is_experiment(path: Path) -> bool:
     """Whether `path` is an experiment folder (has iter_<t>/ folders)."""
     return path.is_dir() and any(ITER_DIR.match(p.name) and p.is_dir() for p in path.iterdir())

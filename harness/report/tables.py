@@ -148,7 +148,8 @@ def _ablation_name(run: Run) -> str:
 
 
 def build_ablation_table(runs: list[Run], layout: TableLayout, maker: CellMaker, paper_model: str) -> Table | None:
-    """An ablation table: the full model's last iteration, then each ablation as its difference from it."""
+    """An ablation table: the full model's last iteration, then each ablation as its difference from it (None
+    without any ablation experiment)."""
     chosen = [r for r in _last_iterations(_runs_for(runs, layout, maker)) if r.experiment]
     if not chosen:
         return None
@@ -175,8 +176,11 @@ def build_ablation_table(runs: list[Run], layout: TableLayout, maker: CellMaker,
             (not full_method or method in ("", full_method))
 
     full = [r for r in chosen if is_full(r)]
-    chosen = [r for r in chosen if is_full(r) or matched[id(r)] is not None or
-              (r.experiment and r.experiment.ablation)]
+    ablated = [r for r in chosen if not is_full(r) and (matched[id(r)] is not None or
+                                                          (r.experiment and r.experiment.ablation))]
+    if not ablated:
+        return None  # an ablation table needs an ablation
+    chosen = full + ablated
     table = Table(layout.id, layout.title, [c.label for c in layout.columns], [], paper_table=paper_table,
                   paper_model=paper_model)
     reference = full[0] if full else None

@@ -69,14 +69,19 @@ BUILTIN: dict[str, str] = {
 _REGISTERED: dict[str, Method] = {}
 #: stage names the driver owns (a method's stages may not reuse them)
 DRIVER_STAGES = ("train_actor", "train_refiner", "eval_actor", "eval_refiner")
+EVAL_STAGES = ("eval_actor", "eval_refiner")
+
+
+def iteration_stages(method: Method) -> tuple[str, ...]:
+    """All stages of one iteration: the method's, then the driver's training and eval stages."""
+    return (*method.stage_names, "train_actor", *(("train_refiner",) if method.trains_refiner else ()), *EVAL_STAGES)
 
 
 def register(method: Method) -> Method:
-    """Add (or replace) a method; checks that its stage names and option names do not clash with the driver's."""
-    from training.config import GENERIC_KEYS
-
-    if not method.name.isidentifier() or method.name in GENERIC_KEYS:
-        raise SparError(f"method name {method.name!r}: use letters, digits and underscores, not a run config key")
+    """Add (or replace) a method; checks that its stage names do not clash with the driver's (its option names are
+    checked against the run config's keys when a config names it: training.config)."""
+    if not method.name.isidentifier():
+        raise SparError(f"method name {method.name!r}: use letters, digits and underscores")
     if not method.stages:
         raise SparError(f"method {method.name}: no stages")
     clash = [s for s in method.stage_names if s in DRIVER_STAGES]
@@ -85,9 +90,6 @@ def register(method: Method) -> Method:
                         f"({', '.join(DRIVER_STAGES)})")
     if not dataclasses.is_dataclass(method.Config):
         raise SparError(f"method {method.name}: Config must be an options dataclass")
-    shadow = [f.name for f in dataclasses.fields(method.Config) if f.name in GENERIC_KEYS]
-    if shadow:
-        raise SparError(f"method {method.name}: option names {', '.join(shadow)} clash with the run config's")
     _REGISTERED[method.name] = method
     return method
 
@@ -108,4 +110,5 @@ def get_method(name: str) -> Method:
     return _REGISTERED[name]
 
 
-__all__ = ["BUILTIN", "DRIVER_STAGES", "Method", "get_method", "names", "register"]
+__all__ = ["BUILTIN", "DRIVER_STAGES", "EVAL_STAGES", "Method", "get_method", "iteration_stages", "names",
+           "register"]
