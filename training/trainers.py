@@ -210,6 +210,17 @@ def _tokenizer(path: str):
     return tokenizer
 
 
+def _checkpointing_arg() -> str:
+    """transformers 5.24 renamed TrainingArguments.gradient_checkpointing (5.20, what the [vllm] extra resolves to)
+    to activation_checkpointing; use the name this version has."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+
+
 def _common_args(cfg, output: Path, plan: dict) -> dict:
     import torch
 
@@ -220,7 +231,7 @@ def _common_args(cfg, output: Path, plan: dict) -> dict:
                 lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_ratio,
                 per_device_train_batch_size=cfg.per_device_train_batch_size,
                 gradient_accumulation_steps=plan["gradient_accumulation_steps"], max_length=cfg.max_length,
-                bf16=_use_bf16(cfg.bf16), activation_checkpointing=cfg.gradient_checkpointing,
+                bf16=_use_bf16(cfg.bf16), **{_checkpointing_arg(): cfg.gradient_checkpointing},
                 logging_steps=cfg.logging_steps, seed=cfg.seed, save_strategy="no", report_to=report,
                 disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
                 ddp_find_unused_parameters=False)  # LLaMA-Factory's default for dense models
