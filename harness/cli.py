@@ -284,9 +284,11 @@ def _run_experiment(args: argparse.Namespace, console, reporter) -> int:
     check_prompts(run_cfg)  # cheap checks first; then the eval data, all before any work
     records = run_experiment(run_cfg, reporter, evaluate=suite.checkpoint_evaluator(run_cfg, reporter))
     label = run_label(run_cfg, get_method(run_cfg.method))
-    console.print(iteration_table([summary_row(r) for r in records if r["extra"]["complete"]],
-                                  f"{run_cfg.experiment} ({label}): per-iteration summary, iteration 0 = the starting "
-                                  "models (scores in %)"))
+    rows = [summary_row(r) for r in records if r["extra"]["complete"]]
+    order = dict.fromkeys(k for row in reversed(rows) for k in row)  # a trained iteration's order: counts, then scores
+    rows = [{k: row.get(k) for k in order} for row in rows]
+    zero = " (iteration 0 = the starting models)" if any(row["iteration"] == 0 for row in rows) else ""
+    console.print(iteration_table(rows, f"{run_cfg.experiment} ({label}): per-iteration summary, scores in %{zero}"))
     console.print(f"experiment folder: {run_cfg.out}")
     return 0
 

@@ -173,6 +173,16 @@ def test_general_capabilities_from_lm_eval_benchmarks(tmp_path):
     assert float(paper["GSM8k"]["value"]) == 75.4 and float(paper["Average"]["value"]) == 67.6  # LLaMA3-8B base
 
 
+def test_any_local_lm_eval_task_gets_a_table7_column(tmp_path):
+    """`spar eval --benchmarks lm-eval:<a local task>`: its score appears in Table 7 beside the paper's tasks."""
+    run = _lm_eval_run(tmp_path / "local", {"spar_tiny_gen": ("exact_match,strict-match", 0.6),
+                                            "gsm8k": ("exact_match,strict-match", 0.5)})
+    assert spar("tables", run, "--no-plots", "--resamples", "300") == 0
+    measured = {r["column"]: r for r in _csv(run / "tables" / "tables.csv") if r["kind"] == "measured"}
+    assert float(measured["spar_tiny_gen (exact_match,strict-match)"]["value"]) == pytest.approx(60.0)
+    assert float(measured["GSM8k"]["value"]) == pytest.approx(50.0)
+
+
 def test_tables_user_mistakes(experiment_set, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     no_samples = tmp_path / "no-samples"

@@ -43,6 +43,8 @@ class TableLayout:
     columns: tuple[Column, ...]
     partner: dict = field(default_factory=dict)
     kind: str = "rows"
+    #: benchmarks whose names start with this (e.g. "lm-eval:") and that no column names get a column of their own
+    extra_columns: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,8 @@ def load_layout(path: str | Path | None = None) -> Layout:
                 raise SparError(f"{where}: column {c.label!r} averages unknown columns {missing}")
         tables.append(TableLayout(str(raw["id"]), str(raw.get("title", f"Table {raw['id']}")),
                                   tuple(_list(raw.get("paper"))), tuple(str(r) for r in _list(raw.get("roles"))),
-                                  columns, dict(raw.get("partner") or {}), kind))
+                                  columns, dict(raw.get("partner") or {}), kind,
+                                  str(raw.get("extra_columns") or "")))
     plots = []
     for i, raw in enumerate(data.get("plots") or []):
         where = f"{path}: plots[{i}]"

@@ -7,6 +7,8 @@ published row sits beside a measured one is the layout's `partner` rule (see res
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 from dataclasses import dataclass, field
 
@@ -112,8 +114,39 @@ def _order(runs: list[Run], full_method: str) -> list[Run]:
     return sorted(runs, key=key)
 
 
+def _headline_metric(metrics: dict) -> str | None:
+    """The first numeric metric of a benchmark's metrics.json that is not a standard error or a count."""
+    for key, value in metrics.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and "stderr" not in key \
+                and key not in ("n", "n_total", "num_fewshot"):
+            return key
+    return None
+
+
+def with_extra_columns(runs: list[Run], layout: TableLayout) -> TableLayout:
+    """`layout` plus one column per benchmark named `extra_columns...` that the runs have and no column names
+    (e.g. a local lm-eval task in Table 7), placed before the Average column and not averaged."""
+    if not layout.extra_columns:
+        return layout
+    named = {b for c in layout.columns for b in c.benchmarks}
+    extra = []
+    for run in runs:
+        for bench in run.benchmarks:
+            if bench.startswith(layout.extra_columns) and bench not in named:
+                metric = _headline_metric(run.metrics[bench])
+                if metric is not None:
+                    named.add(bench)
+                    extra.append(Column(f"{bench[len(layout.extra_columns):]} ({metric})", ((bench, metric),)))
+    if not extra:
+        return layout
+    plain = [c for c in layout.columns if not c.mean_of]
+    averages = [c for c in layout.columns if c.mean_of]
+    return dataclasses.replace(layout, columns=tuple(plain + extra + averages))
+
+
 def build_rows_table(runs: list[Run], layout: TableLayout, maker: CellMaker, paper_model: str) -> Table | None:
     """A table with one measured row per run (None when no run has its columns)."""
+    layout = with_extra_columns(runs, layout)
     chosen = _order(_runs_for(runs, layout, maker), str(layout.partner.get("full_method", "")))
     if not chosen:
         return None
