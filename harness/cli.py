@@ -12,6 +12,7 @@ import sys
 from typing import Any, Sequence
 
 from harness.errors import SparError
+from harness.options import float_flag, int_flag
 
 QUICKSTART_MAX_NEW_TOKENS = 256
 
@@ -102,27 +103,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _int(value: str | None, flag: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise SparError(f"{flag}: expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise SparError(f"{flag} must be at least 1, got {number}")
-    return number
-
-
-def _float(value: str, flag: str, low: float = 0.0) -> float:
-    import math
-
-    try:
-        number = float(value)
-    except ValueError:
-        raise SparError(f"{flag}: expected a number, got {value!r}") from None
-    if not math.isfinite(number) or number < low:
-        raise SparError(f"{flag} must be a finite number >= {low}, got {value}")
-    return number
+    return None if value is None else int_flag(value, flag)
 
 
 def iteration_table(rows: list[dict], title: str):
@@ -258,7 +239,7 @@ def _run(args: argparse.Namespace, console) -> int:
     elif args.command == "prompts":
         cfg = load_eval_config(None, _flags(args), args.overrides)
         counts = suite.run_evolve(cfg, args.seeds, args.output, _int(args.limit, "--limit"),
-                                  _float(args.temperature, "--temperature"),
+                                  float_flag(args.temperature, "--temperature"),
                                   _int(args.max_new_tokens, "--max-new-tokens"), reporter)
         console.print(f"evolved prompts: {counts} -> {args.output}")
         return 0

@@ -161,5 +161,29 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def int_flag(value: str, flag: str, low: int = 1) -> int:
+    """A command-line whole number of at least `low`, or a one-line error naming the flag."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise SparError(f"{flag}: expected a whole number, got {value!r}") from None
+    if number < low:
+        raise SparError(f"{flag} must be at least {low}, got {number}")
+    return number
+
+
+def float_flag(value: str, flag: str, low: float = 0.0, high: float | None = None) -> float:
+    """A command-line finite number in [low, high] (no upper bound when `high` is None), or a one-line error."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise SparError(f"{flag}: expected a number, got {value!r}") from None
+    if high is None and (not math.isfinite(number) or number < low):
+        raise SparError(f"{flag} must be a finite number >= {low}, got {value}")
+    if high is not None and (not math.isfinite(number) or not low <= number <= high):
+        raise SparError(f"{flag} must be between {low} and {high}, got {value}")
+    return number
+
+
 def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)

@@ -8,44 +8,14 @@ returns {command: handler(args, console) -> exit code}. Every user mistake is a 
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any, Callable
 
 from harness.errors import SparError
+from harness.options import float_flag, int_flag
 from harness.stats import DEFAULT_RESAMPLES
 
 Handler = Callable[[argparse.Namespace, Any], int]
-
-
-def _positive_int(value: str, flag: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise SparError(f"{flag}: expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise SparError(f"{flag} must be at least 1, got {number}")
-    return number
-
-
-def _fraction(value: str, flag: str, low: float = 0.0, high: float = 1.0) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise SparError(f"{flag}: expected a number, got {value!r}") from None
-    if not math.isfinite(number) or not low <= number <= high:
-        raise SparError(f"{flag} must be between {low} and {high}, got {value}")
-    return number
-
-
-def _seed(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise SparError(f"--seed: expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise SparError(f"--seed must be >= 0, got {number}")
-    return number
 
 
 def _list(value: str | None) -> list[str]:
@@ -109,7 +79,7 @@ def run_tables(args: argparse.Namespace, console) -> int:
     for table_id in ids:
         layout.table(table_id)
     paper_model = resolve_paper_model(args.paper_model or None)
-    maker = CellMaker(_positive_int(args.resamples, "--resamples"), _seed(args.seed))
+    maker = CellMaker(int_flag(args.resamples, "--resamples"), int_flag(args.seed, "--seed", 0))
     runs = collect_runs(args.paths)
     out = Path(args.output) if args.output else Path(args.paths[0]) / "tables"
     tables = build_tables(runs, layout, maker, paper_model, ids or None)
@@ -142,10 +112,10 @@ def run_compare(args: argparse.Namespace, console) -> int:
     from harness.report import compare_runs, load_run
     from harness.report.compare import comparison_table, overall_verdict
 
-    alpha = _fraction(args.alpha, "--alpha", 1e-6, 0.5)
+    alpha = float_flag(args.alpha, "--alpha", 1e-6, 0.5)
     a, b = load_run(args.run_a), load_run(args.run_b)
-    results = compare_runs(a, b, _list(args.metrics) or None, _positive_int(args.resamples, "--resamples"),
-                           _seed(args.seed), alpha, args.intersect)
+    results = compare_runs(a, b, _list(args.metrics) or None, int_flag(args.resamples, "--resamples"),
+                           int_flag(args.seed, "--seed", 0), alpha, args.intersect)
     console.print(comparison_table(results, a, b, alpha))
     console.print(f"verdict: {overall_verdict(results)}")
     if args.json_out:
@@ -172,10 +142,10 @@ def run_regress(args: argparse.Namespace, console) -> int:
 
     runs = _regress_runs(args.run)
     baseline_path = Path(args.baseline)
-    tolerance = None if args.tolerance is None else _fraction(args.tolerance, "--tolerance")
+    tolerance = None if args.tolerance is None else float_flag(args.tolerance, "--tolerance", 0.0, 1.0)
     metrics = _list(args.metrics) or None
     if args.update:
-        maker = CellMaker(_positive_int(args.resamples, "--resamples"), _seed(args.seed))
+        maker = CellMaker(int_flag(args.resamples, "--resamples"), int_flag(args.seed, "--seed", 0))
         if baseline_path.exists() and not baseline_path.is_file():
             raise SparError(f"--baseline {baseline_path}: not a file")
         data = write_baseline(baseline_path, runs, metrics,

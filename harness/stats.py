@@ -1,7 +1,7 @@
 """Uncertainty and significance, generically: seeded bootstrap intervals, the paired bootstrap, McNemar's test and
 a verdict, over any list of *units* (the things that were sampled independently) and any statistic of them.
 
-A low layer: pure Python plus numpy; nothing from spar above `harness.errors` is imported, and no benchmark is
+A low layer: pure Python plus numpy (and spar's JSONL reader when samples are loaded), and no benchmark is
 known here. Which units a benchmark's per-sample records (`samples.jsonl`) are resampled by, and spar's metrics as
 statistics of those units (equal to the scorers' own metrics), live with the benchmarks in
 `evaluators/uncertainty.py`.
@@ -27,7 +27,6 @@ whose statistic is undefined (NaN) are left out of the percentiles and the p-val
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any, Callable, Hashable, Iterator, Sequence
 
 import numpy as np
 
-from harness.errors import DataError, SparError
+from harness.errors import SparError
 
 DEFAULT_RESAMPLES = 2000
 #: resamples drawn and evaluated per block; part of the definition of the random stream (fixed, not tunable)
@@ -355,19 +354,9 @@ def load_samples(path: str | Path) -> list[dict]:
         path = path / "samples.jsonl"
     if not path.is_file():
         raise SparError(f"{path}: no such samples file")
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, f"not JSON ({exc.msg})", line_no) from None
-            if not isinstance(row, dict):
-                raise DataError(path, "each line must be a JSON object", line_no)
-            rows.append(row)
-    return rows
+    from harness.data import read_jsonl  # here, so importing the statistics stays as light as harness.errors
+
+    return read_jsonl(path)
 
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from evaluators.views import FAIL, INVALID, PASS, Card, view_for
+from harness.data import read_jsonl
 from harness.errors import SparError
 from harness.records import atomic_write_text
 from harness.report.runs import ITER_DIR, Run, collect_runs, is_experiment
@@ -99,20 +100,6 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SparError(f"{path}:{line_no}: not JSON ({exc.msg})") from None
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
-
 
 def _iteration_dirs(path: Path) -> list[Path]:
     """The iteration folders of `path`: itself, its iter_<t>/ folders, or those of experiments one level down."""
@@ -149,7 +136,7 @@ def load_iteration(path: Path) -> Iteration:
     for attr, file in (("searches", path / "searches.jsonl"), ("pairs", path / "data" / "dpo.jsonl")):
         if file.is_file():
             try:
-                setattr(it, attr, _read_jsonl(file))
+                setattr(it, attr, read_jsonl(file))
             except (OSError, SparError) as exc:
                 it.notes.append(str(exc))
     return it

@@ -11,18 +11,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.errors import SparError
+from harness.options import int_flag
 
 Handler = Callable[[argparse.Namespace, Any], int]
-
-
-def _count(value: str, flag: str, low: int = 1) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise SparError(f"{flag}: expected a whole number, got {value!r}") from None
-    if number < low:
-        raise SparError(f"{flag} must be at least {low}, got {number}")
-    return number
 
 
 def register(sub) -> dict[str, Handler]:
@@ -59,11 +50,11 @@ def run_view(args: argparse.Namespace, console) -> int:
     """`spar view`: write the report and say where it is and what it left out."""
     from harness.view import ViewOptions, write_view
 
-    opts = ViewOptions(max_samples=_count(args.max_samples, "--max-samples"),
-                       max_trees=_count(args.max_trees, "--max-trees"),
-                       max_chars=_count(args.max_chars, "--max-chars", 100),
+    opts = ViewOptions(max_samples=int_flag(args.max_samples, "--max-samples"),
+                       max_trees=int_flag(args.max_trees, "--max-trees"),
+                       max_chars=int_flag(args.max_chars, "--max-chars", 100),
                        tables=args.tables, plots=args.plots, paper_model=args.paper_model or None,
-                       resamples=_count(args.resamples, "--resamples"), seed=_count(args.seed, "--seed", 0))
+                       resamples=int_flag(args.resamples, "--resamples"), seed=int_flag(args.seed, "--seed", 0))
     output = Path(args.output) if args.output else Path(args.paths[0]) / "view.html"
     if output.suffix.lower() not in (".html", ".htm"):
         raise SparError(f"--output {output}: give an .html file name")
