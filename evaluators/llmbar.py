@@ -94,7 +94,8 @@ from typing import Any, Literal, Sequence
 
 from evaluators.base import Evaluator, GenerationConfig, LoadedData, ScoreResult
 from evaluators.judging import Vote, get_parser, judge_messages, majority_vote
-from harness.data import (LineFilter, iter_jsonl, load_hub_rows, locate, read_json_list, require, sha256_of)
+from harness.data import (DuplicateKey, LineFilter, iter_jsonl, load_hub_rows, locate, no_duplicate_keys,
+                          read_json_list, require, sha256_of)
 from harness.errors import DataError, SparError
 from harness.options import option, options
 from harness.types import ChatRequest, Message, SamplingParams
@@ -807,19 +808,6 @@ def _pairwise_verdict(value: Any) -> int | None:
                      f"Output (a)/Output (b), 1/2 or null; got {value!r}")
 
 
-class _DuplicateKeyError(Exception):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
-    obj: dict = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKeyError(key)
-        obj[key] = value
-    return obj
-
-
 _WS = re.compile(r"[ \t\n\r]*")
 
 
@@ -831,7 +819,7 @@ def _read_records(path: Path) -> list[tuple[int, Any]]:
     except UnicodeDecodeError as exc:
         raise DataError(path, f"not UTF-8: byte 0x{raw[exc.start]:02x} at byte offset {exc.start}",
                         raw.count(b"\n", 0, exc.start) + 1) from None
-    decoder = json.JSONDecoder(object_pairs_hook=_unique_keys)
+    decoder = json.JSONDecoder(object_pairs_hook=no_duplicate_keys)
     line, counted = 1, 0
 
     def line_at(pos: int) -> int:
@@ -854,7 +842,7 @@ def _read_records(path: Path) -> list[tuple[int, Any]]:
                 rec, pos = decoder.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
                 raise DataError(path, f"malformed JSON ({exc.msg} at column {exc.colno})", exc.lineno) from None
-            except _DuplicateKeyError as exc:
+            except DuplicateKey as exc:
                 raise DataError(path, "given twice in one JSON object (in the record starting here)", start,
                                 str(exc)) from None
             records.append((start, rec))

@@ -20,17 +20,20 @@ from harness.errors import DataError, SparError
 from harness.paths import data_dir, hub_offline
 
 
-class _DuplicateKey(Exception):
+class DuplicateKey(Exception):
+    """A key given twice in one JSON object (raised by `no_duplicate_keys`)."""
+
     def __init__(self, key: str, pos: int | None = None):
         super().__init__(key)
         self.key, self.pos = key, pos
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """`object_pairs_hook` for json: the object, or DuplicateKey when a key is given twice."""
     obj: dict = {}
     for key, value in pairs:
         if key in obj:
-            raise _DuplicateKey(key)
+            raise DuplicateKey(key)
         obj[key] = value
     return obj
 
@@ -69,7 +72,7 @@ def _duplicate_key_line(text: str) -> tuple[str, int] | None:
         seen: set[str] = set()
         for (key, _), pos in zip(pairs, positions):
             if key in seen:
-                raise _DuplicateKey(key, pos)
+                raise DuplicateKey(key, pos)
             seen.add(key)
         return dict(pairs), end
 
@@ -77,7 +80,7 @@ def _duplicate_key_line(text: str) -> tuple[str, int] | None:
     decoder.scan_once = json.scanner.py_make_scanner(decoder)
     try:
         decoder.decode(text)
-    except _DuplicateKey as dup:
+    except DuplicateKey as dup:
         return dup.key, text.count("\n", 0, dup.pos or 0) + 1
     except ValueError:
         return None
@@ -96,10 +99,10 @@ def iter_jsonl(path: str | Path, errors: list[DataError] | None = None) -> list[
             continue
         try:
             try:
-                row = json.loads(line, object_pairs_hook=_no_duplicates)
+                row = json.loads(line, object_pairs_hook=no_duplicate_keys)
             except json.JSONDecodeError as exc:
                 raise DataError(path, f"malformed JSON ({exc.msg} at column {exc.colno})", line=lineno) from None
-            except _DuplicateKey as dup:
+            except DuplicateKey as dup:
                 raise DataError(path, "given twice in one JSON object", line=lineno, field=dup.key) from None
             if not isinstance(row, dict):
                 raise DataError(path, f"expected a JSON object, got {type(row).__name__}", line=lineno)
@@ -121,10 +124,10 @@ def read_json_list(path: str | Path, what: str = "records") -> list:
     path = Path(path)
     text = _read_text(path)
     try:
-        rows = json.loads(text, object_pairs_hook=_no_duplicates)
+        rows = json.loads(text, object_pairs_hook=no_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise DataError(path, f"malformed JSON ({exc.msg})", exc.lineno) from None
-    except _DuplicateKey as dup:
+    except DuplicateKey as dup:
         found = _duplicate_key_line(text)
         raise DataError(path, "given twice in one JSON object", found[1] if found else None, dup.key) from None
     if not isinstance(rows, list):
