@@ -185,8 +185,9 @@ def _benchmarks(console, name: str | None) -> None:
         table = Table(title=f"{bench}: scores {cls.scores}; --format {', '.join(f or 'auto' for f in cls.formats)}")
         for col in ("option (--bench NAME.KEY=VALUE)", "default", "help"):
             table.add_column(col)
+        defaults = cls.Options()
         for f in dataclasses.fields(cls.Options):
-            table.add_row(f"{bench}.{f.name}", escape(repr(getattr(cls.Options(), f.name))),
+            table.add_row(f"{bench}.{f.name}", escape(repr(getattr(defaults, f.name))),
                           escape(help_of(cls.Options, f.name)))
         console.print(table)
 
