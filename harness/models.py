@@ -117,15 +117,20 @@ def embedded_checkpoint() -> Path:
 
 
 def _rebuild_from_gguf(gguf: Path, out: Path) -> None:
+    import contextlib
     import copy
+    import io
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # transformers' GGUF reader draws a plain tqdm bar on stderr (not governed by its logging): keep it off the
+    # terminal of `spar run` / `spar eval` (the rebuild happens once per machine)
+    with contextlib.redirect_stderr(io.StringIO()):
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     config = copy.deepcopy(quantized.config)
     if hasattr(config, "quantization_config"):
         delattr(config, "quantization_config")

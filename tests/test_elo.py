@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.llmbar import (SCORE_JUDGE_TEMPLATE, mean_score, parse_score_lenient, parse_score_strict,
-                               score_judge_prompt)
+from evaluators.score_judge import (SCORE_JUDGE_TEMPLATE, mean_score, parse_score_lenient, parse_score_strict,
+                                    score_judge_prompt)
 from training.methods.meta_rewarding import (META_JUDGE_TEMPLATE, battle_matrix, fit_elo, highest_variance,
                                              length_control, meta_judge_prompt, parse_winner, position_weights)
 from training.methods.self_rewarding import best_worst, histogram

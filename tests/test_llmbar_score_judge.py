@@ -8,7 +8,8 @@ import json
 import pytest
 
 from evaluators.judging import JudgeConfig
-from evaluators.llmbar import SCORE_JUDGE_TEMPLATE, LLMBarEvaluator
+from evaluators.llmbar import LLMBarEvaluator
+from evaluators.score_judge import SCORE_JUDGE_TEMPLATE
 from harness.errors import SparError
 
 

@@ -49,7 +49,7 @@ MR = {"candidates": 5, "judgments": 5, "length_control": 0.4}
 # -- the pair rules, checked from judged.jsonl and data/pairs.jsonl alone --------------------------------------------
 
 def _judged(it: Path) -> dict[str, list[dict]]:
-    from evaluators.llmbar import parse_score_strict
+    from evaluators.score_judge import parse_score_strict
 
     groups: dict[str, list[dict]] = {}
     for row in _rows(it / "judged.jsonl"):

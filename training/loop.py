@@ -107,11 +107,17 @@ class IterationRun:
 
     def write_training_data(self, name: str, rows: list[dict]) -> None:
         """data/<name>.jsonl (what the trainers read) and, when there are rows, a `datasets` copy."""
-        from datasets import Dataset
+        import datasets
 
         write_jsonl(self.dir / "data" / f"{name}.jsonl", rows)
         if rows:
-            Dataset.from_list(rows).save_to_disk(str(self.dir / "data" / f"{name}_dataset"))
+            quiet = datasets.are_progress_bars_disabled()
+            datasets.disable_progress_bars()  # its "Saving the dataset" bar would break the run's progress lines
+            try:
+                datasets.Dataset.from_list(rows).save_to_disk(str(self.dir / "data" / f"{name}_dataset"))
+            finally:
+                if not quiet:
+                    datasets.enable_progress_bars()
 
     # -- the pipeline ---------------------------------------------------------------------------------------------
     def run(self) -> dict:

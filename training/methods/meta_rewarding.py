@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from typing import Literal, Sequence
 
-from evaluators.llmbar import score_judge_prompt
+from evaluators.score_judge import score_judge_prompt
 from harness.backends.base import derive_seed
 from harness.data import read_jsonl
 from harness.options import Fraction, NonNegativeFloat, PositiveInt, option, options

@@ -3,7 +3,7 @@
 One iteration with model M_t (actor and judge are the same model):
 - `sample`: N = 4 candidate responses per prompt at T 0.7, top-p 0.9 (`candidates.jsonl`);
 - `judge`: M_t scores every candidate with the additive 5-point LLM-as-a-Judge prompt (byte-exact, paper Figure 2:
-  evaluators.llmbar.SCORE_JUDGE_TEMPLATE), 3 sampled judgments with the same decoding; a candidate's score is the
+  evaluators.score_judge.SCORE_JUDGE_TEMPLATE), 3 sampled judgments with the same decoding; a candidate's score is the
   mean of its parseable judgments; a judgment without a parseable `Score:` is dropped and counted, never scored 0
   (`judged.jsonl`: every candidate, its judgment texts and parsed scores, null where unparseable);
 - `data`: per prompt, chosen = the highest mean score, rejected = the lowest (the first candidate on equal means);
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Literal, Sequence
 
-from evaluators.llmbar import get_score_parser, mean_score, score_judge_prompt
+from evaluators.score_judge import get_score_parser, mean_score, score_judge_prompt
 from harness.backends.base import derive_seed
 from harness.data import read_jsonl
 from harness.options import PositiveInt, option, options
