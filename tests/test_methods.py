@@ -502,3 +502,16 @@ def test_ablations_no_iterative_and_no_refiner_training(tiny_model_dir, tmp_path
 
     with pytest.raises(SparError, match="trains a refiner"):
         load_run_config(None, ["method=self_rewarding", "ablation=no_refiner_training"])
+
+
+def test_summary_row_shows_how_many_judgments_had_no_verdict():
+    # a judge that never gives a readable verdict scores 0 on LLMBar; the row says why instead of a bare 0
+    from training.loop import summary_row
+
+    metrics = {"overall_acc": 0.0, "counts": {"judgments": 50, "no_verdict": 48}}
+    record = {"iteration": 0, "extra": {"method": "self_rewarding"},
+              "stages": {"eval_refiner": {"metrics": {"llmbar": metrics}}}}
+    row = summary_row(record)
+    assert row["llmbar.overall_acc"] == 0.0 and row["llmbar.no_verdict_rate"] == pytest.approx(0.96)
+    metrics["counts"]["no_verdict"] = 0
+    assert "llmbar.no_verdict_rate" not in summary_row(record)

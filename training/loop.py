@@ -408,4 +408,7 @@ def summary_row(record: dict) -> dict:
             for key in get_evaluator(bench).headline:
                 if key in metrics:
                     row[f"{bench}.{key}"] = metrics[key]
+            counts = metrics.get("counts") or {}
+            if counts.get("no_verdict") and counts.get("judgments"):  # a 0 score made of unreadable judgments
+                row[f"{bench}.no_verdict_rate"] = counts["no_verdict"] / counts["judgments"]
     return row
