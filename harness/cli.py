@@ -270,7 +270,11 @@ def _run_experiment(args: argparse.Namespace, console, reporter) -> int:
     order = dict.fromkeys(k for row in reversed(rows) for k in row)  # a trained iteration's order: counts, then scores
     rows = [{k: row.get(k) for k in order} for row in rows]
     zero = " (iteration 0 = the starting models)" if any(row["iteration"] == 0 for row in rows) else ""
-    console.print(iteration_table(rows, f"{run_cfg.experiment} ({label}): per-iteration summary, scores in %{zero}"))
+    if rows:
+        console.print(iteration_table(rows, f"{run_cfg.experiment} ({label}): per-iteration summary, scores in %{zero}"))
+    else:  # until= stopped every iteration before its last stage: nothing complete to tabulate
+        console.print(f"{run_cfg.experiment} ({label}): no complete iteration to summarise (until={run_cfg.until}); "
+                      "each stage's counts are in iter_<t>/record.json")
     console.print(f"experiment folder: {run_cfg.out}")
     return 0
 

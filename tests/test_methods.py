@@ -118,11 +118,12 @@ def check_meta_rewarding(it: Path, rho: float, max_words: int = 150) -> dict:
     return {"actor": len(actor), "judge": len(judge)}
 
 
-def test_self_rewarding_pairs_obey_the_rule(tmp_path):
+def test_self_rewarding_pairs_obey_the_rule(tmp_path, capsys):
     from harness.cli import main
 
     cfg = _write(tmp_path, _base(tmp_path, "self_rewarding", FAKE_MODELS, self_rewarding=SR, until="data"))
     assert main(["run", str(cfg)]) == 0
+    assert "no complete iteration to summarise (until=data)" in " ".join(capsys.readouterr().out.split())
     it = tmp_path / "exp" / "iter_1"
     found = check_self_rewarding(it)
     stages = json.loads((it / "record.json").read_text())["stages"]
