@@ -28,6 +28,7 @@ INDEX_NAME = "identity-index.sqlite"
 SCHEMA_VERSION = 1
 RACY_WINDOW_NS = 2_000_000_000  # 2 s: covers 1 s (ext3, HFS+) and 2 s (FAT) timestamps and the kernel's coarse clock
 BUSY_TIMEOUT_S = 30.0
+OPEN_ATTEMPTS = 5  # opens retried on an immediate "locked" (0.05 + 0.1 + 0.2 + 0.4 s of pauses at most)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -101,11 +102,21 @@ class IdentityIndex:
 
     def _open(self) -> sqlite3.Connection | None:
         """A connection, or None when the index cannot be used at all (then everything is hashed)."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            return self._connect()
-        except (sqlite3.Error, OSError) as exc:
-            first = exc
+        first: BaseException | None = None
+        for attempt in range(OPEN_ATTEMPTS):
+            started = time.monotonic()
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                return self._connect()
+            except (sqlite3.Error, OSError) as exc:
+                first = exc
+            # SQLite answers "locked" at once, without waiting out the busy timeout, when two processes switch a
+            # fresh index to WAL together (deadlock avoidance): a short pause settles it. A lock that outlasted
+            # the busy timeout is not retried.
+            if not _busy(first) or time.monotonic() - started > 1.0 or attempt == OPEN_ATTEMPTS - 1:
+                break
+            time.sleep(0.05 * 2 ** attempt)
+        assert first is not None
         if _busy(first):  # another process holds it for longer than the timeout: leave it be, hash this time
             _note(f"model identity index {self.path} is busy ({first}); hashing every weight file")
             return None
