@@ -35,7 +35,7 @@ from harness.spec import ModelPool, ModelSpec
 from training.config import ABLATIONS, RunConfig, to_dict
 from training.methods import EVAL_STAGES, Method, get_method, iteration_stages
 from training.sources import load_prompts, load_sft_records
-from training.trainers import train_dpo, train_sft
+from training.trainers import quiet_progress_bars, train_dpo, train_sft
 
 #: scores a checkpoint: (model path or name, comma-separated benchmarks, output folder, judge) -> stage summary
 Evaluate = Callable[[str, str, Path, str], dict]
@@ -107,17 +107,12 @@ class IterationRun:
 
     def write_training_data(self, name: str, rows: list[dict]) -> None:
         """data/<name>.jsonl (what the trainers read) and, when there are rows, a `datasets` copy."""
-        import datasets
+        from datasets import Dataset
 
         write_jsonl(self.dir / "data" / f"{name}.jsonl", rows)
         if rows:
-            quiet = datasets.are_progress_bars_disabled()
-            datasets.disable_progress_bars()  # its "Saving the dataset" bar would break the run's progress lines
-            try:
-                datasets.Dataset.from_list(rows).save_to_disk(str(self.dir / "data" / f"{name}_dataset"))
-            finally:
-                if not quiet:
-                    datasets.enable_progress_bars()
+            with quiet_progress_bars():  # its "Saving the dataset" bar would break the run's progress lines
+                Dataset.from_list(rows).save_to_disk(str(self.dir / "data" / f"{name}_dataset"))
 
     # -- the pipeline ---------------------------------------------------------------------------------------------
     def run(self) -> dict:

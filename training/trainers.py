@@ -375,11 +375,10 @@ def library_output(path: Path) -> Iterator[None]:
     logging.captureWarnings(True)
     old_tqdm = os.environ.get("TQDM_DISABLE")
     os.environ["TQDM_DISABLE"] = "1"
-    bars = _progress_bars(False)
     try:
-        yield
+        with quiet_progress_bars():
+            yield
     finally:
-        _progress_bars(True, bars)
         if old_tqdm is None:
             os.environ.pop("TQDM_DISABLE", None)
         else:
@@ -392,21 +391,22 @@ def library_output(path: Path) -> Iterator[None]:
         handler.close()
 
 
-def _progress_bars(enable: bool, which: dict | None = None) -> dict:
-    """Turn the progress bars of transformers and datasets off (returning which were on) or back on."""
+@contextlib.contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """The progress bars of transformers and datasets off for the block, then back as they were."""
     import datasets
     import transformers
 
-    libs = {"transformers": transformers.utils.logging, "datasets": datasets.utils.logging}
-    if not enable:
-        was = {name: lib.is_progress_bar_enabled() for name, lib in libs.items()}
-        for lib in libs.values():
-            lib.disable_progress_bar()
-        return was
-    for name, on in (which or {}).items():
-        if on:
-            libs[name].enable_progress_bar()
-    return {}
+    libs = (transformers.utils.logging, datasets.utils.logging)
+    was = [lib.is_progress_bar_enabled() for lib in libs]
+    for lib in libs:
+        lib.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for lib, on in zip(libs, was):
+            if on:
+                lib.enable_progress_bar()
 
 
 def _log_callback(output: Path, stage: str, progress: Progress | None):

@@ -7,10 +7,8 @@ published row sits beside a measured one is the layout's `partner` rule (see res
 
 from __future__ import annotations
 
-import dataclasses
-
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness.paper import rows_of_model
 from harness.report.cells import Cell, CellMaker
@@ -141,7 +139,7 @@ def with_extra_columns(runs: list[Run], layout: TableLayout) -> TableLayout:
         return layout
     plain = [c for c in layout.columns if not c.mean_of]
     averages = [c for c in layout.columns if c.mean_of]
-    return dataclasses.replace(layout, columns=tuple(plain + extra + averages))
+    return replace(layout, columns=tuple(plain + extra + averages))
 
 
 def build_rows_table(runs: list[Run], layout: TableLayout, maker: CellMaker, paper_model: str) -> Table | None:
