@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from evaluators.base import Evaluator, GenerationConfig, LoadedData, ScoreResult
 from harness.backends.base import derive_seed
 from harness.data import (LineFilter, attach_coverage, check_coverage, coverage, iter_jsonl, load_hub_rows, locate,
-                          read_jsonl, require, sha256_of)
+                          require, sha256_of)
 from harness.errors import DataError, SparError
 from harness.types import ChatRequest, Message
 
@@ -84,10 +84,16 @@ def loose_variants(response: str) -> list[str]:
     return [v for v in variants if v.strip() and not (v in seen or seen.add(v))]
 
 
-def parse_items(rows: list[dict], path: Any, registry: dict) -> list[IFEvalItem]:
-    items = []
-    for lineno, row in enumerate(rows, 1):
+def parse_items(rows: list[dict], path: Any, registry: dict,
+                line_numbers: Sequence[int] | None = None) -> list[IFEvalItem]:
+    """The IFEval items of data rows; errors name the file's line (`line_numbers`, default 1, 2, ...) and field."""
+    items, first_line = [], {}  # key -> line of its first row
+    for lineno, row in zip(line_numbers or range(1, len(rows) + 1), rows):
         key = require(row, "key", int, path, lineno)
+        if key in first_line:  # one keyed response would be scored against two prompts
+            raise DataError(path, f"key {key} appears twice (lines {first_line[key]} and {lineno}); keys must be "
+                                  f"unique", lineno, "key")
+        first_line[key] = lineno
         prompt = require(row, "prompt", str, path, lineno)
         ids = require(row, "instruction_id_list", list, path, lineno)
         kwargs = require(row, "kwargs", list, path, lineno)
@@ -138,10 +144,12 @@ class IFEvalEvaluator(Evaluator):
         if path.is_dir():
             path = path / "input_data.jsonl" if (path / "input_data.jsonl").exists() else path / LOCAL_FILE
         if path.exists() or source.endswith((".jsonl", ".json")):
-            rows, provenance = read_jsonl(path), {"path": str(path.resolve()), "sha256": sha256_of(path)}
+            numbered = iter_jsonl(path)
+            rows, provenance = [row for _, row in numbered], {"path": str(path.resolve()), "sha256": sha256_of(path)}
+            line_numbers: list[int] | None = [line for line, _ in numbered]
         else:
-            rows, provenance = load_hub_rows(source)
-        items = parse_items(rows, path if "path" in provenance else source, self.registry)
+            (rows, provenance), line_numbers = load_hub_rows(source), None
+        items = parse_items(rows, path if "path" in provenance else source, self.registry, line_numbers)
         left_out = items[limit:] if limit is not None else []
         if limit is not None:
             items = items[:limit]

@@ -110,26 +110,40 @@ def get_parser(name: str) -> Callable[[str], int | None]:
     return {"official": parse_verdict_official, "strict": parse_verdict_strict, "lenient": parse_verdict_lenient}[name]
 
 
+START, END = "[[start]]", "[[end]]"
+
+
+def unwrap_refine_cot(text: str) -> str | None:
+    """SPaR's official `unwrap_refine_cot`: `text.split('[[start]]')[1].split('[[end]]')[0].strip()`.
+
+    None when there is no `[[start]]` (the official call raises); else the text between the first and the second
+    `[[start]]`, up to the first `[[end]]` in it, stripped, possibly empty (`"[[start]] [[start]] X [[end]]"` gives
+    ""). A missing `[[end]]` is accepted, as in the official code. The one rule every refinement reader uses."""
+    if START not in text:
+        return None
+    return text.split(START)[1].split(END)[0].strip()
+
+
+def unwrap_refine_lenient(text: str) -> str | None:
+    """For small models (not the paper's): the official rule when the text has `[[start]]`; else what follows the
+    last 'Refined Output:' (or the whole text) up to the first `[[end]]`, stripped. Never keeps a marker."""
+    if START in text:
+        return unwrap_refine_cot(text)
+    return re.split(r"Refined Output\s*:", text)[-1].split(END)[0].strip()
+
+
 def parse_refinement(text: str, require_end: bool = False) -> str | None:
-    """The refined output between [[start]] and [[end]] (SPaR's `unwrap_refine_cot`: the first [[start]], up to the
-    next [[end]], stripped; the official code accepts a missing [[end]]). None when there is no refinement."""
-    if "[[start]]" not in text:
+    """The refined output by the official rule (`unwrap_refine_cot`); None when there is none or it is empty.
+    `require_end`: also None when the refinement has no closing `[[end]]` (stricter than the official code)."""
+    refined = unwrap_refine_cot(text)
+    if refined is not None and require_end and END not in text.split(START)[1]:
         return None
-    body = text.split("[[start]]", 1)[1]
-    if "[[end]]" not in body and require_end:
-        return None
-    refined = body.split("[[end]]", 1)[0].strip()
     return refined or None
 
 
 def parse_refinement_lenient(text: str) -> str | None:
-    """For small models (not the paper's): the markers when present, else what follows the last 'Refined Output:',
-    else the whole reply."""
-    refined = parse_refinement(text)
-    if refined is not None:
-        return refined
-    tail = re.split(r"Refined Output\s*:", text)[-1].strip()
-    return tail or None
+    """`unwrap_refine_lenient`, with an empty result as None."""
+    return unwrap_refine_lenient(text) or None
 
 
 def get_refine_parser(name: str) -> Callable[[str], str | None]:

@@ -378,6 +378,10 @@ class LMEvalTaskEvaluator(Evaluator):
         o = self.options
         extra = simple_parse_args_string(o.model_args) if o.model_args else {}
         batch = o.batch_size or spec.batch_size
+        if batch == "auto" and not o.batch_size:
+            # the spec's `auto` is spar's choice (the hf backend's, from free GPU memory; 8 on CPU), not lm-eval's
+            # search, which on CPU has no out-of-memory signal to stop it and can take all of the machine's memory
+            batch = getattr(backend, "batch_size", None) or 8
         kind = spec.backend
         try:
             if kind == "hf":

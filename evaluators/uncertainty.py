@@ -32,12 +32,17 @@ Per benchmark (`records_for(name)`):
 `metric_statistic(benchmark, metric)` builds one statistic; `metric_ci(benchmark, samples, metric)` and
 `compare(benchmark, a_samples, b_samples, metric)` also build and match the units. `correct_vector` /
 `paired_correct` give per-unit right/wrong outcomes for McNemar's test, for the metrics `outcome_metric` accepts.
+`test_choice(benchmark, metric)` says which paired test decides a comparison's verdict: McNemar where one
+right/wrong outcome is one independent unit (IFEval prompt level, refinement items), Obuchowski's clustered
+McNemar where outcomes are clustered within units (IFEval instructions within prompts, LLMBar judgments within
+pairs: `paired_clusters`), else the paired bootstrap over units (means over strata, F1, FollowBench).
 `detect(samples)` names the benchmark from the records' fields when no run record says it.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -90,6 +95,25 @@ class MetricStatistic:
 
     def __call__(self, units: Sequence) -> float:
         return float(self.prepare(units)(np.arange(len(units))[None, :])[0])
+
+
+MCNEMAR, CLUSTERED, BOOTSTRAP = "McNemar", "clustered McNemar (Obuchowski)", "paired bootstrap"
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Which paired test decides a metric's verdict (`test`: McNEMAR, CLUSTERED or BOOTSTRAP), over which
+    independent `unit` (prompt, pair, example group, ...), and what one right/wrong `outcome` is ("" for the
+    bootstrap)."""
+
+    test: str
+    unit: str
+    outcome: str = ""
+
+    @property
+    def clustered(self) -> bool:
+        """Whether several outcomes share one unit (then plain McNemar would treat them as independent)."""
+        return bool(self.outcome) and self.outcome != self.unit
 
 
 class Records:
@@ -149,6 +173,20 @@ class Records:
     def outcomes(self, units: Sequence, metric: str) -> list[bool]:
         """Per-unit (or per-judgment) right/wrong outcomes of `metric`, for McNemar's test."""
         raise SparError(f"{self.name}: no per-unit right/wrong outcomes for {metric!r}")
+
+    def outcome_unit(self, metric: str) -> str:
+        """What one right/wrong outcome of `metric` is when the metric is their pooled proportion ("prompt",
+        "instruction", "judgment"), else "" (a mean over strata, an F1, a score: no right/wrong test applies).
+        An outcome unit other than `unit` means clustered outcomes (several per independent unit)."""
+        return ""
+
+    def test_choice(self, metric: str) -> PairedTest:
+        """The paired test that decides `metric`'s verdict: McNemar where one outcome is one unit, Obuchowski's
+        clustered McNemar where the outcomes are clustered within units, else the paired bootstrap over units."""
+        outcome = self.outcome_unit(metric)
+        if not outcome:
+            return PairedTest(BOOTSTRAP, self.unit, "")
+        return PairedTest(MCNEMAR if outcome == self.unit else CLUSTERED, self.unit, outcome)
 
     def scorer_identity(self, scorer: dict | None) -> dict:
         """The scorer settings two compared runs must share: the record's `scorer` without `decoding_settings`."""
@@ -215,9 +253,13 @@ class PromptRecords(Records):
     def outcome_metric(self, metric):
         return metric.startswith(("prompt_level_", "inst_level_"))
 
+    def outcome_unit(self, metric):
+        return "prompt" if metric.startswith("prompt_level_") else \
+            "instruction" if metric.startswith("inst_level_") else ""
+
     def outcomes(self, units, metric=""):
-        """`prompt_level_*`: one outcome per prompt; `inst_level_*`: one per instruction (McNemar then treats the
-        instructions of a prompt as independent, which they are not)."""
+        """`prompt_level_*`: one outcome per prompt; `inst_level_*`: one per instruction (clustered within
+        prompts: `test_choice` gives Obuchowski's clustered McNemar, not McNemar, for them)."""
         metric = metric or "prompt_level_strict_acc"
         mode = "strict" if "strict" in metric else "loose"
         if metric.startswith("prompt_level"):
@@ -424,6 +466,14 @@ class PairRecords(Records):
     def outcome_metric(self, metric):
         return metric.endswith("acc")
 
+    def outcome_unit(self, metric):
+        """Accuracy of one subset is a pooled proportion of judgments (two per pair: clustered); the adversarial
+        and overall accuracies are means over subsets, so they are tested with the stratified bootstrap."""
+        if not metric.endswith("acc") or metric in ("adversarial_acc", "overall_acc"):
+            return ""
+        subsets = _subsets_of(metric)
+        return "judgment" if subsets is not None and len(subsets) == 1 else ""
+
     def outcomes(self, units, metric=""):
         """One outcome per judgment (pointwise: two per pair; pairwise: one per presentation order), restricted to
         the subsets the metric covers."""
@@ -471,6 +521,9 @@ class ItemRecords(Records):
 
     def outcome_metric(self, metric):
         return metric == "accuracy"
+
+    def outcome_unit(self, metric):
+        return "item" if metric == "accuracy" else ""
 
     def outcomes(self, units, metric=""):
         return [bool(s["follows"]) for s in units]
@@ -541,6 +594,9 @@ class MeanRecords(Records):
 
     def outcome_metric(self, metric):
         return True
+
+    def outcome_unit(self, metric):
+        return "sample"
 
     def outcomes(self, units, metric=""):
         name, _ = self._field(metric)
@@ -657,6 +713,23 @@ def paired_correct(benchmark: str | None, a_samples: Sequence[dict], b_samples: 
     return rec.outcomes(a_units, metric), rec.outcomes(b_units, metric)
 
 
+def paired_clusters(benchmark: str | None, a_samples: Sequence[dict], b_samples: Sequence[dict], metric: str = "",
+                    intersect: bool = False) -> tuple[list[list[bool]], list[list[bool]]]:
+    """Per shared unit (in one order) the right/wrong outcomes of `metric` of runs A and B (ready for
+    `harness.stats.clustered_mcnemar`); units without an outcome of the metric (another subset) are left out."""
+    benchmark = benchmark or detect(a_samples)
+    rec = records_for(benchmark)
+    a_units, b_units = align(benchmark, a_samples, b_samples, metric, intersect)
+    pairs = [(rec.outcomes([x], metric), rec.outcomes([y], metric)) for x, y in zip(a_units, b_units)]
+    pairs = [(x, y) for x, y in pairs if x or y]
+    return [x for x, _ in pairs], [y for _, y in pairs]
+
+
+def test_choice(benchmark: str, metric: str) -> PairedTest:
+    """The paired test that decides `metric`'s verdict (see `Records.test_choice`)."""
+    return records_for(benchmark).test_choice(metric)
+
+
 def outcome_metric(benchmark: str, metric: str) -> bool:
     """Whether McNemar's test applies to `metric` (an accuracy over per-unit right/wrong outcomes)."""
     return records_for(benchmark).outcome_metric(metric)
@@ -669,4 +742,5 @@ def is_number(value: Any) -> bool:
 
 __all__ = ["ID_FIELDS", "MetricStatistic", "Records", "PromptRecords", "GroupRecords", "PairRecords", "ItemRecords",
            "MeanRecords", "REGISTRY", "register", "records_for", "detect", "units_for", "metric_statistic",
-           "metric_ci", "align", "compare", "correct_vector", "paired_correct", "outcome_metric", "is_number"]
+           "metric_ci", "align", "compare", "correct_vector", "paired_correct", "outcome_metric", "is_number",
+           "PairedTest", "MCNEMAR", "CLUSTERED", "BOOTSTRAP", "paired_clusters", "test_choice"]

@@ -7,6 +7,7 @@ the run record marked "interrupted".
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 from typing import Any, Sequence
@@ -15,6 +16,10 @@ from harness.errors import SparError
 from harness.options import float_flag, int_flag
 
 QUICKSTART_MAX_NEW_TOKENS = 256
+#: generation flags that `spar score` accepts (scripts may pass them) but does not list: it generates no responses
+SCORE_HIDDEN_FLAGS = ("model", "max-new-tokens", "temperature", "top-p", "system-prompt")
+LOSS_NOTE = ("dpo_loss, rft_loss: the stage's mean training loss over all its steps (transformers' train_loss); "
+             "the progress line's 'step loss' is the latest logged step's")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,9 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     add_flags(ev)
 
     sc = sub.add_parser("score", help="score outputs produced elsewhere (an actor's responses or a judge's "
-                                      "judgments, as the benchmark says)")
+                                      "judgments, as the benchmark says)",
+                        description="Score outputs produced elsewhere. Nothing is generated except by the judge of "
+                                    "judged benchmarks (followbench, refinement: --judge ...); the model flags "
+                                    "(--backend, --base-url, --batch-size, ...) set the judge's fields it does not "
+                                    "set itself.")
     sc.add_argument("benchmark", help=f"benchmark name: {', '.join(REGISTRY)}")
-    sc.add_argument("--outputs", help="the file (or folder) of outputs to score")
+    sc.add_argument("--outputs", help=argparse.SUPPRESS)  # the earlier name of --responses / --judgments
     sc.add_argument("--responses", help="an actor's responses: JSONL with `prompt` (or `key`) and `response` per "
                                         "line, or a format named by --format")
     sc.add_argument("--judgments", help="a judge's judgments (llmbar): JSONL with `subset`, `index`, `output` or "
@@ -52,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--skip-invalid", action="store_true",
                     help="count and exclude bad lines instead of stopping at the first one")
     sc.add_argument("--config", help="YAML file of options (flags override it)")
-    add_flags(sc, skip=("benchmarks", "limit", "refiner", *DECODE_FLAGS))
+    add_flags(sc, skip=("benchmarks", "limit", "refiner", *DECODE_FLAGS), hidden=SCORE_HIDDEN_FLAGS)
 
     qs = sub.add_parser("quickstart", help="offline demo: the embedded SmolLM2 on a built-in IFEval-format set")
     qs.add_argument("--output", default="", help="run folder (default results/runs/<time>-quickstart)")
@@ -67,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     rn.add_argument("--iterations", default=None, help="override the number of iterations")
     rn.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config value, e.g. --set search.algorithm=dfs (repeatable)")
+    rn.add_argument("--dry-run", action="store_true",
+                    help="validate the config end to end in seconds: every stage runs with fake generation, a tiny "
+                         "random model for training and a few prompts, in a temporary folder (training/dry_run.py)")
 
     bm = sub.add_parser("benchmarks", help="list the registered benchmarks with their options and formats")
     bm.add_argument("name", nargs="?", help="one benchmark")
@@ -83,8 +95,74 @@ def _parser() -> argparse.ArgumentParser:
                           "system-prompt", "judge", "judge-backend", "judge-base-url", "judge-api-key-env",
                           "refiner", "judge-votes", "judge-temperature", "judge-max-new-tokens", "judge-parser",
                           *DECODE_FLAGS))
+    _add_contamination(sub)
     _register_extra(sub)
     return parser
+
+
+def _add_contamination(sub) -> None:
+    from training.contamination import DEFAULT_BENCHMARKS, NORMALISATION
+
+    ct = sub.add_parser("contamination", help="n-gram and exact overlap of training prompts with benchmark prompts")
+    ct.add_argument("--prompts", required=True, help="training prompts: JSON/JSONL rows with prompt/instruction/input "
+                                                     "(or prompt/messages chat turns), a hub id, or `builtin`")
+    ct.add_argument("--benchmarks", default=DEFAULT_BENCHMARKS, help=f"default {DEFAULT_BENCHMARKS}")
+    ct.add_argument("--data", default="", help="benchmark data sources, as spar eval --data (default: $SPAR_DATA_DIR, "
+                                               "else the hub)")
+    ct.add_argument("--responses", action="store_true", help="also compare the file's responses (response, output, "
+                                                            "completion, chosen, rejected, assistant turns)")
+    ct.add_argument("--n", default="13", help="n-gram length in words (default 13)")
+    ct.add_argument("--short", default="contained", choices=("contained", "exact"),
+                    help="a text shorter than n words: contained (default: overlaps when found whole inside the other "
+                         "text, if it has at least --min-words words) or exact (only an exact match counts)")
+    ct.add_argument("--min-words", default="8", help="short texts with fewer words count only on an exact match "
+                                                     "(default 8, GPT-3's smallest n)")
+    ct.add_argument("--output", default="", help="JSONL of the overlapping pairs (default results/contamination/"
+                                                 "<prompts file name>.jsonl; the figures go beside it, .record.json)")
+    ct.epilog = f"Normalisation: {NORMALISATION}."
+
+
+def _contamination(args: argparse.Namespace, console) -> int:
+    """`spar contamination`: per benchmark, the prompts the training texts overlap; every pair to --output."""
+    from pathlib import Path
+
+    from harness.records import RunRecord, check_output_dir, now, write_json, write_jsonl
+    from harness.suite import parse_data
+    from training.contamination import benchmark_texts, check, training_texts
+
+    names = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
+    if not names:
+        raise SparError("--benchmarks: empty; name at least one benchmark")
+    n, min_words = int_flag(args.n, "--n"), int_flag(args.min_words, "--min-words")
+    output = Path(args.output or Path("results") / "contamination" / f"{Path(args.prompts).stem}.jsonl")
+    check_output_dir(output.parent, "--output")
+    texts, origin = training_texts(args.prompts, args.responses)
+    sources = parse_data(args.data, names)
+    report = check(texts, {name: benchmark_texts(name, sources[name]) for name in names}, n, args.short, origin,
+                   min_words)
+    write_jsonl(output, [dataclasses.asdict(p) for p in report.pairs])
+    settings = {"prompts": args.prompts, "benchmarks": ",".join(names), "data": args.data, "n": n,
+                "short": args.short, "min_words": min_words, "responses": args.responses, "output": str(output)}
+    write_json(output.with_suffix(".record.json"), RunRecord("contamination", config=settings, status="finished",
+                                                             finished=now(), seconds=report.seconds,
+                                                             extra=report.figures()).to_dict())
+    console.print(_contamination_table(report))
+    console.print(f"{len(report.pairs)} overlapping pairs -> {output} ({report.seconds:.2f} s to compare)")
+    return 0
+
+
+def _contamination_table(report):
+    from rich.table import Table
+
+    table = Table(title=f"contamination of {report.training['source']}: {report.n}-gram or exact overlap after "
+                        "normalisation")
+    for col in ("benchmark", "prompts", "overlapping", "of which exact", "training texts overlapping"):
+        table.add_column(col, justify="left" if col == "benchmark" else "right")
+    for name, f in report.benchmarks.items():
+        table.add_row(name, str(f.items), str(f.items_overlapping), str(f.items_exact), str(f.training_overlapping))
+    counts = ", ".join(f"{k} {v}" for k, v in report.training["texts"].items())
+    table.caption = f"training texts: {counts}; normalisation: {report.normalisation}"
+    return table
 
 
 _EXTRA: dict[str, Any] = {}
@@ -173,16 +251,25 @@ def print_results(console, metrics: dict[str, dict], title: str) -> None:
 
 def _benchmarks(console, name: str | None) -> None:
     import dataclasses
+    import importlib
 
     from rich.markup import escape
     from rich.table import Table
 
-    from evaluators import REGISTRY, evaluator_class
+    from evaluators import PREFIXES, REGISTRY, evaluator_class
     from harness.options import help_of
 
-    for bench in [name] if name else list(REGISTRY):
-        cls = evaluator_class(bench)
-        table = Table(title=f"{bench}: scores {cls.scores}; --format {', '.join(f or 'auto' for f in cls.formats)}")
+    families = {f"{prefix}:<task>": target for prefix, target in PREFIXES.items()}
+    for bench in [name] if name else [*REGISTRY, *families]:
+        if bench in families:  # a family of benchmarks: `lm-eval:<task>` names any lm-eval task, group or tag
+            module, _, attr = families[bench].partition(":")
+            cls = getattr(importlib.import_module(module), attr)
+            title = (f"{bench}: one benchmark per task, e.g. --benchmarks {bench.split(':')[0]}:gsm8k; "
+                     f"options as --bench {bench.split(':')[0]}:gsm8k.KEY=VALUE")
+        else:
+            cls = evaluator_class(bench)
+            title = f"{bench}: scores {cls.scores}; --format {', '.join(f or 'auto' for f in cls.formats)}"
+        table = Table(title=escape(title))
         for col in ("option (--bench NAME.KEY=VALUE)", "default", "help"):
             table.add_column(col)
         defaults = cls.Options()
@@ -224,7 +311,7 @@ def _run(args: argparse.Namespace, console) -> int:
             from evaluators import evaluator_class
 
             what = "--judgments" if evaluator_class(args.benchmark).scores == "judgments" else "--responses"
-            raise SparError(f"spar score {args.benchmark} needs one file: {what} FILE (or --outputs FILE)"
+            raise SparError(f"spar score {args.benchmark} needs one file: {what} FILE"
                             if not given else f"give one of {', '.join(f for f, _ in given)}, not several")
         cfg = load_eval_config(args.config, _flags(args), args.overrides, args.bench_overrides)
         if not cfg.output:
@@ -234,6 +321,8 @@ def _run(args: argparse.Namespace, console) -> int:
         title = f"scored {given[0][1]}"
     elif args.command == "run":
         return _run_experiment(args, console, reporter)
+    elif args.command == "contamination":
+        return _contamination(args, console)
     elif args.command == "benchmarks":
         _benchmarks(console, args.name)
         return 0
@@ -264,6 +353,12 @@ def _run_experiment(args: argparse.Namespace, console, reporter) -> int:
         overrides.append(f"iterations={_int(args.iterations, '--iterations')}")
     run_cfg = load_run_config(args.config, overrides)
     check_prompts(run_cfg)  # cheap checks first; then the eval data, all before any work
+    if args.dry_run:
+        from training.dry_run import dry_run
+
+        for line in dry_run(run_cfg, reporter, suite.checkpoint_evaluator).lines():
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        return 0
     records = run_experiment(run_cfg, reporter, evaluate=suite.checkpoint_evaluator(run_cfg, reporter))
     label = run_label(run_cfg, get_method(run_cfg.method))
     rows = [summary_row(r) for r in records if r["extra"]["complete"]]
@@ -271,7 +366,9 @@ def _run_experiment(args: argparse.Namespace, console, reporter) -> int:
     rows = [{k: row.get(k) for k in order} for row in rows]
     zero = " (iteration 0 = the starting models)" if any(row["iteration"] == 0 for row in rows) else ""
     if rows:
-        console.print(iteration_table(rows, f"{run_cfg.experiment} ({label}): per-iteration summary, scores in %{zero}"))
+        table = iteration_table(rows, f"{run_cfg.experiment} ({label}): per-iteration summary, scores in %{zero}")
+        table.caption = LOSS_NOTE if any(k.endswith("_loss") for row in rows for k in row) else None
+        console.print(table)
     else:  # until= stopped every iteration before its last stage: nothing complete to tabulate
         console.print(f"{run_cfg.experiment} ({label}): no complete iteration to summarise (until={run_cfg.until}); "
                       "each stage's counts are in iter_<t>/record.json")

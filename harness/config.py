@@ -14,8 +14,8 @@ import dataclasses
 from typing import Any, Literal
 
 from harness.errors import SparError
-from harness.options import (NonNegativeInt, PositiveInt, Temperature, TopP, help_of, option, options,
-                             parse_override, read_yaml, set_dotted, validate)
+from harness.options import (NonNegativeInt, PositiveInt, Temperature, TopP, help_of, key_place, nearest_key, option,
+                             options, parse_override, read_yaml, set_dotted, validate)
 from harness.spec import ModelSpec, spec_from
 
 ROLES = ("model", "judge", "refiner")
@@ -40,16 +40,20 @@ class DecodeConfig:
     role judges (and refines) the actor's responses before scoring."""
 
     strategy: Literal["greedy", "best-of-n", "iterative", "bfs", "dfs"] = option(
-        "greedy", "greedy: one answer as generated; best-of-n: `budget` samples, the refiner's highest Yes fraction "
-                  "wins; iterative: judge and refine one response until Yes or the budget; bfs/dfs: SPaR's tree "
-                  "search from the answer")
-    budget: PositiveInt = option(15, "generated responses per prompt at most, the first answer included (the x axis "
-                                     "of the inference-scaling curve)")
+        "greedy", "greedy: one answer as generated (1 generation); best-of-n: `budget` samples, the refiner's "
+                  "highest Yes fraction wins; iterative: judge and refine one response until Yes or the budget; "
+                  "bfs/dfs: SPaR's tree search from the answer, grown with the budget (decode.tree_growth)")
+    budget: PositiveInt = option(15, "candidate responses a strategy may generate per prompt: the actor's samples "
+                                     "plus every refine request, failed ones included (judge calls are counted "
+                                     "apart); the x axis of the inference-scaling curve")
     votes: PositiveInt = option(5, "refiner judgments per response (majority / Yes fraction)")
     temperature: Temperature = option(0.7, "sampling temperature of best-of-n candidates, judgments and refinements")
     max_new_tokens: PositiveInt = option(2048, "judge and refine generation budget")
     parser: Literal["official", "strict", "lenient"] = option("official", "verdict parser")
     refine_parser: Literal["official", "lenient"] = option("official", "refinement parser ([[start]] ... [[end]])")
+    tree_growth: Literal["depth", "none"] = option(
+        "depth", "bfs/dfs above the 3/2/3 tree: depth = deepen it (branch 3, keep 2) until it can ask budget - 1 "
+                 "refinements; none = keep it and record the point as capped")
 
 
 @options
@@ -138,8 +142,21 @@ def _field_of(key: str) -> tuple[type, str]:
     return cls, tail
 
 
-def add_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """The eval/score flags (every one optional: unset flags leave the YAML or default value)."""
+def _default_text(cls: type, name: str) -> str:
+    """` (default: X)` for a flag's help, from the field's declared default ('' when the help already says)."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    value = f.default
+    info = getattr(cls, "__pydantic_fields__", {}).get(name)
+    if info is not None and value is dataclasses.MISSING or hasattr(value, "default"):
+        value = getattr(info, "default", None)
+    if value is dataclasses.MISSING or value is None or value == "" or isinstance(value, (dict, list)):
+        return ""
+    return f" (default: {value})"
+
+
+def add_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = (), hidden: tuple[str, ...] = ()) -> None:
+    """The eval/score flags (every one optional: unset flags leave the YAML or default value). `hidden` flags are
+    accepted but not listed by --help (they do not apply to the command)."""
     for flag, key in ALL_FLAGS:
         if flag in skip:
             continue
@@ -149,7 +166,9 @@ def add_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> No
             help_text = f"the {key.split('.')[0]}'s {name} (default: the model's)"
         elif key in ("judge.name", "refiner.name"):
             help_text = help_of(EvalConfig, key.split(".")[0]) + ": a model name, folder or hub id"
-        if flag.startswith("tree-search"):  # earlier names of the --decode flags, kept working but not listed
+        elif "default" not in help_text.lower():
+            help_text += _default_text(cls, name).replace("%", "%%")
+        if flag.startswith("tree-search") or flag in hidden:  # earlier names, or flags that do not apply here
             help_text = argparse.SUPPRESS
         parser.add_argument("--" + flag, dest="flag:" + key, default=None, metavar="VALUE", help=help_text)
     parser.add_argument("--bench", dest="bench_overrides", action="append", default=[], metavar="NAME.KEY=VALUE",
@@ -198,11 +217,29 @@ def load_eval_config(yaml_path: str | None = None, flags: dict[str, Any] | None 
         set_dotted(data, key, value)
     unknown = sorted(set(data) - {f.name for f in dataclasses.fields(EvalConfig)})
     if unknown:
-        line = lines.get((unknown[0],))
-        raise SparError(f"{where}{':' + str(line) if line else ''}: {unknown[0]}: unknown option")
+        near = nearest_key(EvalConfig, (unknown[0],))
+        raise SparError(f"{key_place(where, lines, (unknown[0],))}: {unknown[0]}: unknown option"
+                        + (f" (did you mean {near}?)" if near else _layout_hint(unknown[0])))
+    _check_benchmarks_named(data, where, lines)
     cfg = validate(EvalConfig, _normalise_roles(data), where, lines)
     _check_bench(cfg, where, lines)
     return cfg
+
+
+def _layout_hint(key: str) -> str:
+    """For a model field given at the top level (the old flat layout): where it goes now."""
+    return f" (a model field: write model: {{{key}: ...}} or --set model.{key}=...)" \
+        if key in {f.name for f in dataclasses.fields(ModelSpec)} else ""
+
+
+def _check_benchmarks_named(data: dict, where: str, lines: dict[tuple, int]) -> None:
+    """`benchmarks` given but naming none (`--benchmarks ''`) is an error, never the default set."""
+    value = data.get("benchmarks")
+    if "benchmarks" in data and isinstance(value, str) and not [b for b in value.split(",") if b.strip()]:
+        from evaluators import DEFAULT_BENCHMARKS
+
+        raise SparError(f"{key_place(where, lines, ('benchmarks',))}: benchmarks: empty; name at least one benchmark "
+                        f"(leave it out for the default, {DEFAULT_BENCHMARKS}; `spar benchmarks` lists them)")
 
 
 def _check_bench(cfg: EvalConfig, where: str, lines: dict[tuple, int]) -> None:

@@ -157,6 +157,10 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+LOCAL_DATA_HINT = ("to use local data, pass --data FILE_OR_FOLDER or set SPAR_DATA_DIR to a folder laid out like "
+                   "../shared/data (ifeval/input_data.jsonl, followbench/, llmbar/)")
+
+
 def locate(source: str | None, default_hub_id: str, local_relpath: str) -> str:
     """A data source: the explicit one, else the local data folder ($SPAR_DATA_DIR) when it has the file, else
     the hub id."""
@@ -175,9 +179,8 @@ def load_hub_rows(hub_id: str, split: str = "train", name: str | None = None) ->
 
         ds = datasets.load_dataset(hub_id, name, split=split)
     except Exception as exc:
-        why = ("the hub is offline (HF_HUB_OFFLINE=1); point --data or $SPAR_DATA_DIR at a local copy"
-               if hub_offline() else str(exc).splitlines()[0])
-        raise SparError(f"data {hub_id!r}: cannot load from the hub: {why}") from None
+        why = "the hub is offline (HF_HUB_OFFLINE=1)" if hub_offline() else (str(exc).splitlines() or [repr(exc)])[0]
+        raise SparError(f"data {hub_id!r}: cannot load from the hub: {why}; {LOCAL_DATA_HINT}") from None
     return [dict(r) for r in ds], {"hub_id": hub_id, "split": split, "fingerprint": ds._fingerprint}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -12,10 +13,23 @@ from harness.types import ChatRequest, Completion
 
 @dataclass
 class GenerationStats:
+    """What a set of generation calls cost. Tokens are the backends' own counts carried by each `Completion`
+    (prompt tokens once per sample, as an engine without prefix caching processes them). Samples generated now count
+    under `prompt_tokens` / `completion_tokens` and `generate_seconds` (wall time inside the backend); samples read
+    from the cache count under `cached_*` with the tokens they cost when they were made. `uncounted` is the samples
+    whose backend reported no token counts (an OpenAI-compatible server without `usage`): their tokens are missing
+    from the sums, never guessed."""
+
     requests: int = 0
     samples: int = 0
     cache_hits: int = 0
     generated: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    cached_completion_tokens: int = 0
+    uncounted: int = 0
+    generate_seconds: float = 0.0
 
     def to_dict(self) -> dict:
         return dict(vars(self))
@@ -23,7 +37,18 @@ class GenerationStats:
     def __iadd__(self, other: "GenerationStats") -> "GenerationStats":
         for name, value in vars(other).items():
             setattr(self, name, getattr(self, name) + value)
+        self.generate_seconds = round(self.generate_seconds, 6)
         return self
+
+    def count(self, completions: Sequence[Completion], cached: bool) -> None:
+        """Add the samples' token counts (generated now, or read from the cache)."""
+        for c in completions:
+            prefix = "cached_" if cached else ""
+            setattr(self, prefix + "prompt_tokens", getattr(self, prefix + "prompt_tokens") + c.prompt_tokens)
+            setattr(self, prefix + "completion_tokens",
+                    getattr(self, prefix + "completion_tokens") + c.completion_tokens)
+            if not c.completion_tokens and c.text:
+                self.uncounted += 1
 
 
 def counting_generate(backend: Backend, cache: GenerationCache, stats: GenerationStats
@@ -61,12 +86,17 @@ def cached_generate(backend: Backend, requests: Sequence[ChatRequest], cache: Ge
             if i not in missing:
                 out[i] = [found[k] for k in keys[i]]
                 stats.cache_hits += len(keys[i])
+                stats.count(out[i], cached=True)  # type: ignore[arg-type]
         if missing:
+            t0 = time.perf_counter()
             fresh = backend.generate([requests[i] for i in missing])
+            stats.generate_seconds += time.perf_counter() - t0
             cache.put_many((k, c) for i, comps in zip(missing, fresh) for k, c in zip(keys[i], comps))
             for i, comps in zip(missing, fresh):
                 out[i] = comps
                 stats.generated += len(comps)
+                stats.count(comps, cached=False)
         if on_progress:
             on_progress(len(batch))
+    stats.generate_seconds = round(stats.generate_seconds, 6)
     return out, stats  # type: ignore[return-value]

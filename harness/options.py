@@ -60,26 +60,69 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+class FieldError(SparError):
+    """A cross-field check of an option dataclass failing on one of its fields; `validate` names the field's full
+    path (`rft.global_batch_size`) and the line or flag that set it."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field} {reason}")
+        self.field, self.reason = field, reason
+
+
+def key_place(where: str, lines: dict[tuple, int | str] | None, loc: tuple) -> str:
+    """Where the key path `loc` was set: the flag that set it (`--set models.scrip`), else `file:line` of the deepest
+    key the file spells out, else the file. A flag that set a key below `loc` counts (an unknown section)."""
+    lines = lines or {}
+    below = [v for k, v in lines.items() if isinstance(v, str) and k[:len(loc)] == loc and len(k) > len(loc)]
+    for cut in range(len(loc), 0, -1):
+        line = lines.get(loc[:cut])
+        if line is not None:
+            if isinstance(line, str):
+                return line
+            return below[0] if cut < len(loc) and below else f"{where}:{line}"
+    return below[0] if below else where
+
+
+def _field_types(cls: Any) -> dict[str, Any]:
+    """Field name -> annotation of an option dataclass ({} for anything else)."""
+    import typing
+
+    if not dataclasses.is_dataclass(cls):
+        return {}
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # an annotation that cannot be resolved: no suggestion, never a crash
+        return {f.name: None for f in dataclasses.fields(cls)}
+
+
+def nearest_key(cls: Any, loc: tuple) -> str | None:
+    """The valid key closest to the unknown one at `loc` (a path of field names from `cls`), as a dotted path."""
+    import difflib
+    import typing
+
+    for part in loc[:-1]:
+        cls = _field_types(cls).get(part)
+        cls = next((a for a in typing.get_args(cls) if dataclasses.is_dataclass(a)), cls)  # `Spec | None`
+    match = difflib.get_close_matches(loc[-1], list(_field_types(cls)), n=1, cutoff=0.6) if loc else []
+    return ".".join(loc[:-1] + (match[0],)) if match else None
+
+
 def validation_message(exc: ValidationError, where: str, lines: dict[tuple, int | str] | None = None,
-                       prefix: tuple = ()) -> str:
+                       prefix: tuple = (), cls: Any = None) -> str:
     """pydantic's first error as `where:line: field.path: what (got value)`. `lines` maps key paths to the line
-    that spells them out, or to a text naming the place (a flag such as `--batch-size`)."""
+    that spells them out, or to a text naming the place (a flag such as `--batch-size`); an unknown key gets the
+    nearest valid key of `cls` suggested."""
     err = exc.errors()[0]
     loc = prefix + tuple(str(p) for p in err["loc"])
-    line = None
-    for cut in range(len(loc), 0, -1):  # the deepest key the YAML file spells out
-        if lines and loc[:cut] in lines:
-            line = lines[loc[:cut]]
-            break
-    place = line if isinstance(line, str) else f"{where}:{line}" if line else where
     msg = err["msg"]
     if err["type"] == "unexpected_keyword_argument" or err["type"] == "extra_forbidden":
-        msg = "unknown option"
+        near = nearest_key(cls, tuple(str(p) for p in err["loc"])) if cls is not None else None
+        msg = "unknown option" + (f" (did you mean {'.'.join(prefix + (near,))}?)" if near else "")
     got = "" if err["type"] in ("unexpected_keyword_argument", "extra_forbidden", "missing") \
         else f" (got {_shown(err.get('input'))})"
     more = len(exc.errors()) - 1
     tail = f" [+{more} more error{'s' if more > 1 else ''}]" if more else ""
-    return f"{place}: {'.'.join(loc) or 'config'}: {msg}{got}{tail}"
+    return f"{key_place(where, lines, loc)}: {'.'.join(loc) or 'config'}: {msg}{got}{tail}"
 
 
 def validate(cls: type[T], data: Any, where: str, lines: dict[tuple, int | str] | None = None,
@@ -90,8 +133,11 @@ def validate(cls: type[T], data: Any, where: str, lines: dict[tuple, int | str] 
     try:
         return cls(**data)
     except ValidationError as exc:
-        raise SparError(validation_message(exc, where, lines, prefix)) from None
-    except SparError as exc:  # a cross-field check in __post_init__
+        raise SparError(validation_message(exc, where, lines, prefix, cls)) from None
+    except FieldError as exc:  # a cross-field check in __post_init__, on one field
+        loc = prefix + (exc.field,)
+        raise SparError(f"{key_place(where, lines, loc)}: {'.'.join(loc)}: {exc.reason}") from None
+    except SparError as exc:  # another cross-field check in __post_init__
         raise SparError(f"{where}: {exc}") from None
 
 

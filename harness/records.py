@@ -29,12 +29,33 @@ RECORDED_PACKAGES = ("spar-harness", "torch", "transformers", "lm_eval", "langde
                      "datasets", "httpx", "trl", "accelerate", "vllm")
 
 
+def _read_umask() -> int:
+    """The process umask (read once at import: setting it to read it is not thread-safe)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a plain `open(path, "w")` would leave: the existing file's, else 0666 less the umask (mkstemp's
+    temporary files are 0600, which would hide results from colleagues on a shared machine)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename: readers never see half a file."""
+    """Write to a temporary file in the same folder, fsync, then rename: readers never see half a file. The file gets
+    the mode an ordinary write would give it (the user's umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _file_mode(path))
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             fh.flush()
@@ -151,6 +172,7 @@ class RunRecord:
     experiment: str | None = None  # run: the experiment name
     iteration: int | None = None  # run: the iteration number
     stages: dict[str, Any] | None = None  # run: each finished stage's summary
+    servers: list[dict] | None = None  # eval: managed server groups that ran (run: per stage, stages.<s>.servers)
     extra: dict[str, Any] = field(default_factory=dict)  # command-specific details (e.g. prompts evolve counts)
     environment: dict = field(default_factory=lambda: environment())
 

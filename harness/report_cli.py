@@ -45,8 +45,12 @@ def register(sub) -> dict[str, Handler]:
 
     cp = sub.add_parser("compare", help="compare two runs on the same prompts: paired bootstrap CI, p-value, "
                                         "McNemar, verdict")
-    cp.add_argument("run_a", metavar="RUN_A")
-    cp.add_argument("run_b", metavar="RUN_B")
+    cp.description = ("Pair two runs of the same benchmarks on the same units (IFEval prompts, LLMBar pairs, "
+                      "FollowBench example groups) and report, per metric, B - A with its paired bootstrap interval, "
+                      "p-value and a verdict. The runs must have scored the same data with the same scorer settings.")
+    cp.add_argument("run_a", metavar="RUN_A", help="the reference run: a run folder written by spar eval, spar score "
+                                                   "or spar quickstart (record.json, metrics.json, <bench>/samples.jsonl)")
+    cp.add_argument("run_b", metavar="RUN_B", help="the run compared with it (differences are B - A)")
     cp.add_argument("--metrics", default="", help="comma-separated metrics (metrics.json keys, or "
                                                   "benchmark.key); default: each shared benchmark's headline")
     cp.add_argument("--alpha", default="0.05", help="significance level (default 0.05: 95%% intervals)")
@@ -87,10 +91,11 @@ def run_tables(args: argparse.Namespace, console) -> int:
         wanted = ", ".join(ids) if ids else "any table"
         raise SparError(f"no run has the columns of {wanted} ({len(runs)} runs with "
                         f"{', '.join(sorted({b for r in runs for b in r.benchmarks})) or 'no benchmarks'})")
-    for renderable in rich_tables(tables):
+    for renderable in rich_tables(tables, console.width):  # stacked in parts when wider than the output
         console.print(renderable)
     written = write_tables(tables, out)
     console.print(f"tables: {', '.join(str(p) for p in written if p.name.startswith('tables.'))}")
+    _print_compute(runs, out, console)
     if args.plots:
         from harness.report.plots import make_plots
 
@@ -106,21 +111,32 @@ def run_tables(args: argparse.Namespace, console) -> int:
     return 0
 
 
+def _print_compute(runs: list, out: Path, console) -> None:
+    """The compute table (tokens, seconds, GPU-seconds per method and iteration) when experiments recorded it."""
+    from harness.report.costs import compute_rows, rich_compute_table, write_compute
+
+    rows = compute_rows(runs)
+    if rows:
+        console.print(rich_compute_table(rows))
+        console.print(f"compute: {', '.join(str(p) for p in write_compute(rows, out))}")
+
+
 def run_compare(args: argparse.Namespace, console) -> int:
     """`spar compare`: the per-metric comparison table and an overall line."""
     from harness.records import write_json
     from harness.report import compare_runs, load_run
-    from harness.report.compare import comparison_table, overall_verdict
+    from harness.report.compare import CORRECTION, comparison_table, overall_verdict
 
     alpha = float_flag(args.alpha, "--alpha", 1e-6, 0.5)
     a, b = load_run(args.run_a), load_run(args.run_b)
     results = compare_runs(a, b, _list(args.metrics) or None, int_flag(args.resamples, "--resamples"),
                            int_flag(args.seed, "--seed", 0), alpha, args.intersect)
     console.print(comparison_table(results, a, b, alpha))
-    console.print(f"verdict: {overall_verdict(results)}")
+    console.print(f"verdict: {overall_verdict(results, alpha)}")
     if args.json_out:
         write_json(args.json_out, {"a": str(a.path), "b": str(b.path), "alpha": alpha,
                                    "resamples": int(args.resamples), "seed": int(args.seed),
+                                   "correction": CORRECTION, "overall": overall_verdict(results, alpha),
                                    "metrics": [r.to_dict() for r in results]})
     return 0
 

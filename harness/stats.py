@@ -13,6 +13,9 @@ statistics of those units (equal to the scorers' own metrics), live with the ben
 - `paired_bootstrap(a_units, b_units, statistic)`: the difference **B - A** between two runs on the same units,
   with one set of resampled indices shared by both runs, its percentile interval and a two-sided p-value.
 - `mcnemar(a_correct, b_correct)`: McNemar's test on paired right/wrong outcomes.
+- `clustered_mcnemar(a_clusters, b_clusters)`: Obuchowski's clustered McNemar, for outcomes that come in
+  independent clusters (instructions within prompts, judgments within pairs).
+- `holm(p_values)`: Holm's step-down adjusted p-values (a family of tests that keeps its error rate at alpha).
 - `verdict(diff_ci, p, alpha)`: "A better" / "B better" / "no significant difference".
 - `align_by_key(a_units, b_units, key)`: two runs' units in one order, matched by an identifying key.
 - `load_samples(path)`: the per-sample records of a `samples.jsonl`.
@@ -315,6 +318,85 @@ def mcnemar(a_correct: Sequence[bool], b_correct: Sequence[bool], exact: bool | 
     return McNemarResult(b, c, n, stat, math.erfc(math.sqrt(stat / 2)), "chi-square (continuity corrected)")
 
 
+@dataclass(frozen=True)
+class ClusteredMcNemarResult:
+    """Obuchowski's (1998) test of two correlated proportions on clustered binary outcomes (e.g. the instructions
+    of one prompt, the two judgments of one pair): `a`, `b` are the pooled proportions right (outcomes right /
+    outcomes) of runs A and B, `clusters` the number of clusters, `outcomes` the number of paired outcomes,
+    `statistic` the chi-square statistic (1 degree of freedom) and `p` its two-sided p-value."""
+
+    a: float
+    b: float
+    clusters: int
+    outcomes: int
+    statistic: float
+    p: float
+    method: str = "clustered McNemar (Obuchowski)"
+
+    @property
+    def diff(self) -> float:
+        """Proportion right of B minus that of A."""
+        return self.b - self.a
+
+    @property
+    def estimate(self) -> float:
+        return self.diff
+
+    def to_dict(self) -> dict:
+        return dict(asdict(self), diff=self.diff)
+
+
+def clustered_mcnemar(a_clusters: Sequence[Sequence[bool]],
+                      b_clusters: Sequence[Sequence[bool]]) -> ClusteredMcNemarResult:
+    """Obuchowski's clustered McNemar test (Statistics in Medicine 17:1495, 1998) of paired right/wrong outcomes
+    that come in independent clusters (cluster i of A and of B hold the same m_i outcomes, in one order).
+
+    With X_i, Y_i the outcomes A and B got right in cluster i, M = sum m_i, p_A = sum X_i / M, p_B = sum Y_i / M and
+    N clusters: var(p_A - p_B) = N / (N - 1) * sum_i ((X_i - Y_i) - m_i (p_A - p_B))^2 / M^2 (the variances and the
+    covariance of the two ratio estimators, computed over clusters), statistic = (p_A - p_B)^2 / var, p =
+    P(chi2_1 >= statistic). No difference in any cluster: p = 1; a zero variance (every cluster moved by the same
+    share of its outcomes) falls back to the exact two-sided sign test over the clusters that moved. Clusters of one
+    outcome each give (nearly) McNemar's test without continuity correction; the within-cluster correlation
+    McNemar ignores widens var."""
+    if len(a_clusters) != len(b_clusters):
+        raise SparError(f"clustered mcnemar: {len(a_clusters)} clusters for A but {len(b_clusters)} for B")
+    sizes = np.array([len(c) for c in a_clusters], dtype=float)
+    if any(len(x) != len(y) for x, y in zip(a_clusters, b_clusters)):
+        raise SparError("clustered mcnemar: a cluster holds a different number of outcomes in A and in B")
+    n, total = len(sizes), float(sizes.sum())
+    if n == 0 or total == 0:
+        raise SparError("clustered mcnemar: no outcomes")
+    x = np.array([sum(map(bool, c)) for c in a_clusters], dtype=float)
+    y = np.array([sum(map(bool, c)) for c in b_clusters], dtype=float)
+    pa, pb = float(x.sum() / total), float(y.sum() / total)
+    d = x - y
+    if not d.any() or n < 2:
+        return ClusteredMcNemarResult(pa, pb, n, int(total), 0.0, 1.0)
+    var = n / (n - 1) * float(np.sum((d - sizes * (pa - pb)) ** 2)) / total ** 2
+    if var <= 0:  # every cluster moved in proportion to its size: the exact sign test over the clusters that moved
+        up, down = int(np.sum(d > 0)), int(np.sum(d < 0))
+        return ClusteredMcNemarResult(pa, pb, n, int(total), math.inf, _binom_two_sided_half(up, up + down),
+                                      "clustered McNemar (Obuchowski; exact sign test over clusters, zero variance)")
+    stat = (pa - pb) ** 2 / var
+    return ClusteredMcNemarResult(pa, pb, n, int(total), stat, math.erfc(math.sqrt(stat / 2)))
+
+
+# ---------------------------------------------------------------------------------------------------- multiplicity
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's (1979) step-down adjusted p-values, in the given order: with p_(1) <= ... <= p_(m),
+    adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j)). Rejecting where adj < alpha keeps the chance of any false
+    rejection among the m tests at most alpha, whatever their dependence. NaN stays NaN and does not count in m."""
+    values = [float(p) for p in p_values]
+    order = sorted((i for i, p in enumerate(values) if not math.isnan(p)), key=lambda i: values[i])
+    m = len(order)
+    out = [math.nan] * len(values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * values[i]))
+        out[i] = running
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------- verdict
 def verdict(diff_ci: Any, p: float, alpha: float = 0.05) -> str:
     """"A better", "B better" or "no significant difference" for a difference B - A.
@@ -372,7 +454,7 @@ def align_by_key(a_units: Sequence, b_units: Sequence, key: Callable[[Any], Hash
     only_a, only_b = a_map.keys() - b_map.keys(), b_map.keys() - a_map.keys()
     if (only_a or only_b) and not intersect:
         raise SparError(f"the runs cover different units ({len(only_a)} only in A, {len(only_b)} only in B, "
-                        f"{len(a_map) - len(only_a)} shared); compare on the same data or pass intersect=True")
+                        f"{len(a_map) - len(only_a)} shared); compare on the same data or pass --intersect (intersect=True from Python)")
     keys = [k for k in a_map if k in b_map]
     if not keys:
         raise SparError("the runs share no units")

@@ -18,6 +18,7 @@ from typing import Any
 
 from evaluators.base import Evaluator, GenerationConfig, LoadedData
 from harness.cache import GenerationCache, check_cache_path
+from harness.compute import local_generation_gpus, stage_compute
 from harness.config import EvalConfig, JudgingConfig
 from harness.errors import SparError
 from harness.generation import GenerationStats, cached_generate, counting_generate
@@ -93,32 +94,31 @@ def _judge_step(ev: Evaluator, data: LoadedData, responses: list, judge, cache: 
 
 def _decode(strategy: str, requests, completions, refiner, cfg: EvalConfig, cache: GenerationCache,
             reporter: Reporter, name: str) -> tuple[list[str], dict]:
-    """Responses chosen or refined by the refiner role at `cfg.decode.budget` generated responses per prompt."""
-    from training.inference_search import best_of_n, iterative_refine, refine_answers
+    """Responses chosen or refined by the refiner role at `cfg.decode.budget` generations per prompt, and what the
+    record says of them (the settings the strategy used, counts, per-sample details)."""
+    from training.inference_search import decode
     from training.tree_search import SearchConfig
 
     d = cfg.decode
     sampling = SamplingParams(temperature=d.temperature, top_p=1.0, max_new_tokens=d.max_new_tokens)
-    scfg = SearchConfig(algorithm=strategy if strategy in ("bfs", "dfs") else "bfs", votes=d.votes,
-                        budget=max(1, d.budget - 1), parser=d.parser, refine_parser=d.refine_parser,
-                        judge_sampling=sampling, refine_sampling=sampling, seed=cfg.seed)
+    scfg = SearchConfig(votes=d.votes, parser=d.parser, refine_parser=d.refine_parser, judge_sampling=sampling,
+                        refine_sampling=sampling, seed=cfg.seed)
     prompts = [r.messages[-1].content for r in requests]
     stats = GenerationStats()
     generate = counting_generate(refiner, cache, stats)
     with reporter.stage(f"{strategy} {name} (budget {d.budget})", 1) as advance:
-        if strategy == "best-of-n":
-            new, details, counts = best_of_n(prompts, [[c.text for c in comps] for comps in completions], scfg,
-                                             generate)
-        elif strategy == "iterative":
-            new, details, counts = iterative_refine(prompts, [comps[0].text for comps in completions], scfg,
-                                                    d.budget, generate)
-        else:
-            new, details, counts = refine_answers(prompts, [comps[0].text for comps in completions], scfg, generate)
+        decoded = decode(strategy, prompts, completions, scfg, d.budget, generate, d.tree_growth)
         advance(1)
-    info = {"strategy": strategy, "budget": d.budget, "config": to_dict(scfg), "refiner": describe(refiner),
-            "counts": counts, "generations_per_prompt": counts["generations"] / max(1, len(prompts)),
-            "generation_stats": stats.to_dict(), "details": details}
-    return new, info
+    settings = decoded.settings
+    if strategy == "best-of-n":
+        settings = {**settings, "candidates": d.budget, "candidate_temperature": d.temperature}
+    counts, per_prompt = decoded.counts, max(1, len(prompts))
+    info = {"strategy": strategy, "budget": d.budget, "config": settings, "refiner": describe(refiner),
+            "counts": counts, "generations_per_prompt": counts["generations"] / per_prompt,
+            "max_generations": max((x["generations"] for x in decoded.details), default=0),
+            "judge_requests_per_prompt": counts["judge_requests"] / per_prompt,
+            "generation_stats": stats.to_dict(), "details": decoded.details}
+    return decoded.responses, info
 
 
 def _eval_benchmark(name: str, ev: Evaluator, data: LoadedData, cfg: EvalConfig, gen_cfg: GenerationConfig,
@@ -162,9 +162,15 @@ def _eval_benchmark(name: str, ev: Evaluator, data: LoadedData, cfg: EvalConfig,
         for sample, comps in zip(scored.samples, completions):
             sample.setdefault("finish_reason", comps[0].finish_reason)
             sample.setdefault("completion_tokens", comps[0].completion_tokens)
-    if search_info is not None:
+    if search_info is not None:  # the returned answer's ending, not the first sample's
         for sample, detail in zip(scored.samples, search_info["details"]):
+            sample["finish_reason"] = detail.pop("finish_reason")
+            sample["completion_tokens"] = detail.pop("completion_tokens")
             sample["decode"] = detail
+        spent = search_info["counts"]
+        scored.metrics.setdefault("counts", {}).update(
+            {f"decode_{k}": spent[k] for k in ("generations", "judge_requests", "invalid_judgments",
+                                               "no_valid_judgment")})
     write_jsonl(out / name / "samples.jsonl", scored.samples)
     write_json(out / name / "metrics.json", scored.metrics)
     entry: dict[str, Any] = {"data": data.source, "scorer": ev.describe(), "generation_stats": stats.to_dict(),
@@ -177,9 +183,25 @@ def _eval_benchmark(name: str, ev: Evaluator, data: LoadedData, cfg: EvalConfig,
                                                          "that score an actor's answers; this one was answered as is"}
     if judge_stats is not None:
         entry["judge"] = {"config": ev.judge.describe(), "generation_stats": judge_stats.to_dict()}
+    entry["compute"] = stage_compute("evaluation", t3 - t0, _benchmark_generation(entry).values(),
+                                     gpus=local_generation_gpus({cfg.model, cfg.role("judge"), cfg.role("refiner")}))
     writer.record.benchmarks[name] = entry
     writer.save()
     return scored.metrics
+
+
+def _benchmark_generation(entry: dict) -> dict[str, dict]:
+    """A benchmark entry's generation stats by part: the model's answers, the decode strategy's refiner, the judge."""
+    parts = {"model": entry.get("generation_stats"), "decode": (entry.get("decode") or {}).get("generation_stats"),
+             "judge": (entry.get("judge") or {}).get("generation_stats")}
+    return {k: v for k, v in parts.items() if isinstance(v, dict)}
+
+
+def _record_servers(record: RunRecord, pool: ModelPool) -> None:
+    """Stop the run's managed servers now (all generation is done) and say in the record which ran."""
+    servers = pool.close_served()
+    if servers:
+        record.servers = [s["managed_servers"] for s in servers]
 
 
 def run_eval(cfg: EvalConfig, reporter: Reporter | None = None) -> RunResult:
@@ -199,7 +221,7 @@ def run_eval(cfg: EvalConfig, reporter: Reporter | None = None) -> RunResult:
                        extra={"generation": to_dict(gen_cfg)})
     writer = RecordWriter(out / "record.json", record)
     result = RunResult(out, record=record.to_dict())
-    with writer.track(), ModelPool() as pool:
+    with writer.track(), ModelPool(server_logs=out / "servers") as pool:
         cache = GenerationCache(cache_path(cfg))
         try:
             record.models["model"] = describe(pool.get(cfg.model))
@@ -209,6 +231,7 @@ def run_eval(cfg: EvalConfig, reporter: Reporter | None = None) -> RunResult:
         finally:
             cache.close()
         write_json(out / "metrics.json", result.metrics)
+        _record_servers(record, pool)
     result.record = record.to_dict()
     return result
 
@@ -233,7 +256,7 @@ def run_score(benchmark: str, outputs: str, output: str, cfg: EvalConfig | None 
                               "format": fmt or "detected", "allow_partial": allow_partial,
                               "skip_invalid": skip_invalid})
     writer = RecordWriter(out / "record.json", record)
-    with writer.track(), ModelPool() as pool:
+    with writer.track(), ModelPool(server_logs=out / "servers") as pool:
         judgments = None
         if ev.needs_judge:
             judge_spec = cfg.role("judge")
@@ -251,6 +274,7 @@ def run_score(benchmark: str, outputs: str, output: str, cfg: EvalConfig | None 
                                                           if judge_stats else None}}
             finally:
                 cache.close()
+            _record_servers(record, pool)
         with reporter.stage(f"score {benchmark}", 1) as advance:
             scored = ev.score(matched, texts, judgments)
             advance(1)
@@ -280,7 +304,12 @@ def checkpoint_evaluator(run_cfg, reporter: Reporter | None = None):
         if not benchmarks:
             return {"skipped": "no benchmarks"}
         result = run_eval(config(model, benchmarks, output, e.judge or judge), reporter)
-        return {"model": model, "output": str(result.output), "metrics": result.metrics}
+        stats = {f"{bench} {part}": s for bench, entry in result.record.get("benchmarks", {}).items()
+                 for part, s in _benchmark_generation(entry).items()}
+        summary = {"model": model, "output": str(result.output), "metrics": result.metrics, "generation_stats": stats}
+        if result.record.get("servers"):
+            summary["servers"] = result.record["servers"]  # the eval stage's managed servers
+        return summary
 
     for benchmarks in (e.actor_benchmarks, e.refiner_benchmarks):
         if benchmarks:

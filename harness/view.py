@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from evaluators.views import FAIL, INVALID, PASS, Card, view_for
+from harness.compute import compute_columns
 from harness.data import read_jsonl
 from harness.errors import SparError
 from harness.records import atomic_write_text
@@ -207,7 +208,7 @@ def _value(name: str, value: Any) -> str:
         return "n/a"
     if isinstance(value, bool):
         return str(value)
-    if isinstance(value, float) and not name.endswith("(levels)") and "loss" not in name:
+    if isinstance(value, float) and not name.endswith(("(levels)", "seconds")) and "loss" not in name:
         return f"{100 * value:.2f}"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -520,7 +521,8 @@ def _overview(paths: list[Path], runs: list[Run], iters: list[Iteration], notes:
                 partial = " (partial)" if (run.metrics.get(bench) or {}).get("partial") else ""
                 metrics.append(f"<div><b>{esc(bench)}</b>{esc(partial)}: {esc(shown)}</div>")
             status = str(run.record.get("status", ""))
-            rows.append(f"<tr><td>{esc(run.label)}</td><td><code>{esc(run.path)}</code></td>"
+            fake = " [fake backend: not a measurement]" if run.fake else ""  # tables mark partial data too
+            rows.append(f"<tr><td>{esc(run.label + fake)}</td><td><code>{esc(run.path)}</code></td>"
                         f"<td>{esc(run.command)}{' · ' + esc(status) if status else ''}</td>"
                         f"<td>{''.join(metrics)}</td></tr>")
         parts.append('<h3>Runs</h3><table class="grid runs"><thead><tr><th>run</th><th>folder</th><th>command</th>'
@@ -553,6 +555,7 @@ def _overview(paths: list[Path], runs: list[Run], iters: list[Iteration], notes:
                     if isinstance(info, dict):
                         row.update({f"{stage}.{k}": v for k, v in info.items()
                                     if isinstance(v, (int, float, str)) and not isinstance(v, bool)})
+                row.update(compute_columns(it.record.get("stages") or {}))  # tokens, seconds, GPU-seconds
             row = dict(row, status=str(it.record.get("status", "")) or "(no record)")
             rows_by_t.append((it.t, row))
         keys = list(dict.fromkeys(k for _, r in rows_by_t for k in r if k != "iteration"))

@@ -157,7 +157,49 @@ ERRORS: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
     ("run-lineage", lambda t: _run_cfg(t, "lineage:\n  actor_init: grandparent\n"), ["lineage.actor_init"]),
     ("run-prompts-per-iteration-zero", lambda t: _run_cfg(t, "prompts_per_iteration: 0\n"),
      ["prompts_per_iteration"]),
+    # issue 16: the three bad inputs, keys named where they came from, batches refused at start
+    ("benchmarks-empty-string", lambda t: _eval(t, "--benchmarks", ""), ["--benchmarks", "empty", "ifeval"]),
+    ("config-benchmarks-empty", lambda t: ["eval", *QUICK, "--config", _yaml(t, "benchmarks: ''\n")],
+     ["c.yaml:1:", "benchmarks: empty"]),
+    ("ifeval-duplicate-key", lambda t: _eval(t, "--data", _dup_key_data(t)),
+     ["dup.jsonl:4:", "key 9000 appears twice (lines 1 and 4)"]),
+    ("config-old-flat-layout", lambda t: ["eval", "--config", _yaml(t, "model: m\nbackend: fake\n")],
+     ["c.yaml:2:", "backend: unknown option", "model: {backend: ...}"]),
+    ("set-typo-suggests-key", lambda t: _eval(t, "--set", "limt=2"), ["--set limt", "did you mean limit?"]),
+    ("set-nested-typo-suggests-key", lambda t: _eval(t, "--set", "judging.vots=2"),
+     ["--set judging.vots", "did you mean judging.votes?"]),
+    ("run-flag-key-blames-the-flag", lambda t: ["run", _yaml(t, "{}\n", "run.yaml"), "--set", "model.script=echo"],
+     ["--set model.script", "did you mean models?"]),
+    ("run-models-key-suggests", lambda t: ["run", _yaml(t, "{}\n", "run.yaml"), "--set", "models.scrip=echo"],
+     ["--set models.scrip", "did you mean models.script?"]),
+    ("run-file-key-suggests", lambda t: _run_cfg(t, "dpo:\n  betta: 0.2\n"),
+     ["run.yaml:2:", "dpo.betta", "did you mean dpo.beta?"]),
+    ("run-batch-names-section", lambda t: _run_cfg(t, "rft:\n  global_batch_size: 3\n"),
+     ["run.yaml:2:", "rft.global_batch_size: 3 is not a multiple"]),
+    ("run-batch-flag-names-section", lambda t: ["run", _yaml(t, "{}\n", "run.yaml"), "--set", "dpo.global_batch_size=5"],
+     ["--set dpo.global_batch_size", "dpo.global_batch_size: 5"]),
+    ("run-batch-launcher-processes", lambda t: _run_cfg(
+        t, "models:\n  train_launcher: accelerate launch --num_processes 3\ndpo:\n  global_batch_size: 4\n"),
+     ["run.yaml:4:", "dpo.global_batch_size 4", "2 x 3 processes", "--num_processes 3"]),
+    ("run-batch-accelerate-config-file", lambda t: _run_cfg(
+        t, "models:\n  train_launcher: accelerate launch --config_file " + _yaml(t, "num_processes: 5\n", "acc.yaml")),
+     ["dpo.global_batch_size 32", "5 processes", "num_processes in", "acc.yaml"]),
+    ("run-batch-accelerate-config-missing", lambda t: _run_cfg(
+        t, "models:\n  train_launcher: accelerate launch --config_file nowhere.yaml\n"),
+     ["models.train_launcher", "nowhere.yaml not found"]),
+    ("fake-script-not-importable", lambda t: _eval(t, "--set", "model.script=no_such_module_x:reply"),
+     ["no_such_module_x", "current directory"]),
 ]
+
+
+def _dup_key_data(tmp: Path) -> str:
+    """IFEval data whose first key is given again on line 4 (one keyed response would score against two prompts)."""
+    from evaluators.ifeval import QUICKSTART_FILE
+
+    lines = QUICKSTART_FILE.read_text().splitlines()
+    path = tmp / "dup.jsonl"
+    path.write_text("\n".join(lines[:3] + [lines[0]]) + "\n")
+    return str(path)
 
 
 @pytest.mark.parametrize("case,build,needles", ERRORS, ids=[c[0] for c in ERRORS])
@@ -173,6 +215,54 @@ def test_bad_input_is_one_line_error(case, build, needles, tmp_path, capsys, mon
     for needle in needles:
         assert needle in lines[0], lines[0]
     assert "\n" not in lines[0]
+
+
+def _one_error_line(code: int, err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("spar: error:")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("below", [False, True], ids=["file", "under-a-file"])
+def test_cache_location_that_is_a_file(below, tmp_path, capsys, monkeypatch):
+    """SPAR_CACHE_DIR naming a file (or a folder under one) is one line naming the variable, before any work."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("SPAR_CACHE_DIR", str(tmp_path / "afile" / "sub" if below else tmp_path / "afile"))
+    line = _one_error_line(main(["eval", "--data", "quickstart", "--limit", "1", "--model", "m", "--backend", "fake",
+                                 "--output", str(tmp_path / "o")]), capsys.readouterr().err)
+    assert "SPAR_CACHE_DIR" in line and ("is a file" in line or "cannot be created" in line)
+    assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+def test_unreachable_hub_says_how_to_use_local_data(tmp_path, capsys, monkeypatch):
+    """`spar score` without --data and no local copy: the one line says how to point at local data."""
+    import datasets
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'google/IFEval' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.setattr(datasets, "load_dataset", unreachable)
+    monkeypatch.delenv("SPAR_DATA_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    responses = _responses(tmp_path, [{"prompt": "p", "response": "r"}])
+    line = _one_error_line(main(["score", "ifeval", "--responses", responses, "--output", str(tmp_path / "o")]),
+                           capsys.readouterr().err)
+    assert "cannot load from the hub" in line and "--data" in line and "SPAR_DATA_DIR" in line
+
+
+def test_result_files_get_the_users_umask(tmp_path):
+    """Atomic writes leave the mode an ordinary write would (not mkstemp's 0600); an existing file keeps its mode."""
+    import os
+
+    from harness import records
+
+    path = tmp_path / "metrics.json"
+    records.write_json(path, {"a": 1})
+    assert path.stat().st_mode & 0o777 == 0o666 & ~records._UMASK
+    os.chmod(path, 0o640)
+    records.write_json(path, {"a": 2})
+    assert path.stat().st_mode & 0o777 == 0o640 and json.loads(path.read_text()) == {"a": 2}
 
 
 def test_corpus_is_large():

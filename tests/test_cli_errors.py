@@ -79,3 +79,61 @@ def test_unknown_benchmark_and_bad_config(tmp_path):
     _fails(run_spar("eval", "--config", str(cfg)), "limit")
     cfg.write_text("model: [unclosed\n")
     _fails(run_spar("eval", "--config", str(cfg)), "not valid YAML")
+
+
+@pytest.mark.parametrize("launcher, processes", [
+    ("", 1),
+    ("accelerate launch --num_processes 4", 4),
+    ("accelerate launch --num-processes=2 --config_file configs/accelerate/zero3.yaml", 2),  # the flag wins
+    ("accelerate launch --config_file configs/accelerate/zero3.yaml", 8),
+    ("torchrun --nproc_per_node 4 --nnodes 2", 8),
+    ("python -m torch.distributed.run --nproc-per-node=2", 2),
+    ("torchrun --nproc_per_node gpu", None),  # known only at launch
+    ("my-own-launcher --whatever", None),
+])
+def test_launcher_process_counts(launcher, processes, monkeypatch, tmp_path):
+    """The training processes a launcher starts, read as accelerate / torchrun read their flags and config file."""
+    from conftest import REPO
+    from training.launch import launcher_processes
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # no accelerate default config file
+    found = launcher_processes(launcher)
+    assert (found.processes if found else None) == processes
+
+
+def test_accelerate_default_config_file_counts(monkeypatch, tmp_path):
+    from training.launch import launcher_processes
+
+    (tmp_path / "accelerate").mkdir()
+    (tmp_path / "accelerate" / "default_config.yaml").write_text("num_processes: 3\n")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    found = launcher_processes("accelerate launch")
+    assert found.processes == 3 and "default_config.yaml" in found.source
+
+
+def test_batch_plan_refused_at_start_only_for_stages_that_run(tmp_path, monkeypatch):
+    """init.sft is checked only when the run has init data; rft only for methods that train a refiner."""
+    from harness.errors import SparError
+    from training.config import load_run_config
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("models: {train_launcher: accelerate launch --num_processes 4}\n"
+                   "dpo: {global_batch_size: 8}\nrft: {global_batch_size: 8}\ninit: {sft: {global_batch_size: 6}}\n")
+    assert load_run_config(str(cfg)).init.sft.global_batch_size == 6  # no init data: init.sft never launches
+    with pytest.raises(SparError, match=r"run.yaml:4: init.sft.global_batch_size 6 is not a multiple of "
+                                        r"per_device_train_batch_size 2 x 4 processes \(--num_processes 4: "
+                                        r"models.train_launcher, .*run.yaml:1\)$"):
+        load_run_config(str(cfg), ["init.actor_data=a.jsonl"])
+    with pytest.raises(SparError, match=r"rft.global_batch_size 10"):
+        load_run_config(str(cfg), ["rft.global_batch_size=10"])
+    assert load_run_config(str(cfg), ["rft.global_batch_size=10", "ablation=no_refiner_training"])
+
+
+def test_different_units_message_names_the_flag():
+    from harness.errors import SparError
+    from harness.stats import align_by_key
+
+    with pytest.raises(SparError, match="pass --intersect"):
+        align_by_key([{"k": 1}, {"k": 2}], [{"k": 1}], lambda u: u["k"])

@@ -5,8 +5,10 @@ backend and made-up responses on the built-in IFEval prompts)."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
+import numpy as np
 import pytest
 
 from report_fixtures import score_ifeval, spar, write_responses
@@ -26,13 +28,14 @@ def test_two_seeds_of_one_sampled_model_show_no_significant_difference(tmp_path,
     capsys.readouterr()
     assert spar("compare", a, b, "--json", tmp_path / "cmp.json") == 0
     out = capsys.readouterr().out
-    assert "no significant difference on any metric" in out and "95% CI" in out
+    assert "no significant difference on any metric (Holm-adjusted over 5 metrics" in out and "95% CI" in out
     data = json.loads((tmp_path / "cmp.json").read_text())
     assert {m["metric"] for m in data["metrics"]} >= {"prompt_level_strict_acc", "average"}
     for m in data["metrics"]:
         assert m["verdict"] == "no significant difference" and m["low"] <= m["diff"] <= m["high"]
         assert m["low"] < 0 < m["high"] and m["n"] == 26 and m["unit"] == "prompt"
-    assert any(m["mcnemar_p"] is not None for m in data["metrics"])
+    assert {m["test"] for m in data["metrics"]} == {"McNemar (exact)", "clustered McNemar (Obuchowski)",
+                                                     "paired bootstrap"}
     # reproducible: the same seed gives the same intervals
     assert spar("compare", a, b, "--json", tmp_path / "again.json") == 0
     assert json.loads((tmp_path / "again.json").read_text())["metrics"] == data["metrics"]
@@ -50,7 +53,8 @@ def test_a_third_of_responses_emptied_is_a_significant_drop(tmp_path, capsys):
     strict = rows["prompt_level_strict_acc"]
     assert strict["a"] == 1.0 and strict["b"] == pytest.approx(17 / 26) and strict["diff"] == pytest.approx(-9 / 26)
     assert strict["high"] < 0 and strict["p"] < 0.01 and strict["verdict"] == "A better"
-    assert strict["mcnemar_p"] == pytest.approx(2 / 2 ** 9) and strict["mcnemar_method"] == "exact binomial"
+    assert strict["p"] == pytest.approx(2 / 2 ** 9) and strict["test"] == "McNemar (exact)"  # 9 vs 0 discordant
+    assert strict["p"] <= strict["p_holm"] <= 3 * strict["p"] and strict["p_holm"] < 0.05
     assert rows["average"]["verdict"] == "A better"
     # the other way round B is better
     assert spar("compare", emptied, full, "--metrics", "average") == 0
@@ -113,3 +117,73 @@ def test_runs_on_different_prompts_need_intersect(tmp_path, capsys):
     assert spar("compare", a, tmp_path / "b", "--intersect", "--metrics", "average", "--json",
                 tmp_path / "cmp.json") == 0
     assert json.loads((tmp_path / "cmp.json").read_text())["metrics"][0]["n"] == 20
+
+
+# ------------------------------------------------------------------------------------------ error rates, simulated
+def _ifeval_runs(rng, prompts: int, sizes, difficulty, drop: float = 0.0) -> list[dict]:
+    """Per-sample IFEval records of one run: instruction j of prompt i is followed (strict) with probability
+    difficulty[i] - drop, so a prompt's instructions are correlated; loose adds a 30% second chance."""
+    strict = rng.random((prompts, sizes.max())) < (difficulty - drop)[:, None]
+    loose = strict | (rng.random(strict.shape) < 0.3)
+    out = []
+    for i in range(prompts):
+        s, lo = [bool(x) for x in strict[i, :sizes[i]]], [bool(x) for x in loose[i, :sizes[i]]]
+        out.append({"key": i, "prompt": f"p{i}", "follow_all_instructions_strict": all(s),
+                    "follow_all_instructions_loose": all(lo), "follow_instruction_list_strict": s,
+                    "follow_instruction_list_loose": lo})
+    return out
+
+
+def _overall_rate(sims: int, drop: float, seed: int) -> tuple[float, list[str]]:
+    from evaluators.ifeval import METRICS
+    from harness.report.compare import adjust, compare_samples, overall_verdict
+
+    rng = np.random.default_rng(seed)
+    prompts = 60
+    hits, lines = 0, []
+    for _ in range(sims):
+        sizes = rng.integers(1, 4, size=prompts)
+        difficulty = rng.beta(4, 2, size=prompts)
+        a, b = _ifeval_runs(rng, prompts, sizes, difficulty), _ifeval_runs(rng, prompts, sizes, difficulty, drop)
+        rows = adjust([compare_samples("ifeval", m, a, b, n_resamples=400, seed=int(rng.integers(1 << 30)))
+                       for m in (*METRICS, "average")])
+        line = overall_verdict(rows)
+        hits += not line.startswith("no significant difference")
+        lines.append(line)
+    return hits / sims, lines
+
+
+def test_overall_verdict_holds_alpha_on_runs_of_one_distribution():
+    """300 pairs of runs drawn from one distribution (60 prompts, 1-3 correlated instructions each, 5 metrics):
+    the overall line claims a difference at most alpha of the time (within Monte-Carlo error)."""
+    sims, alpha = 300, 0.05
+    rate, lines = _overall_rate(sims, 0.0, seed=7)
+    assert rate <= alpha + 2.5 * math.sqrt(alpha * (1 - alpha) / sims), rate
+    assert all("Holm-adjusted over 5 metrics, alpha 0.05" in line for line in lines)
+
+
+def test_planted_drops_are_found():
+    """B follows each instruction with probability 0.35 lower: found (A better) in at least 90% of 40 pairs."""
+    rate, lines = _overall_rate(40, 0.35, seed=8)
+    assert rate >= 0.9 and all("B better" not in line for line in lines), rate
+
+
+def test_each_row_names_its_unit_and_test(tmp_path, capsys):
+    full = score_ifeval(tmp_path / "full", write_responses(tmp_path / "full.jsonl"))
+    emptied = score_ifeval(tmp_path / "emptied", write_responses(tmp_path / "emptied.jsonl", emptied_every=3))
+    capsys.readouterr()
+    assert spar("compare", full, emptied, "--json", tmp_path / "cmp.json") == 0
+    out = capsys.readouterr().out
+    assert "McNemar (exact)" in out and "clustered McNemar" in out and "paired bootstrap" in out
+    assert "Holm p" in out and "instructions in" in out
+    data = json.loads((tmp_path / "cmp.json").read_text())
+    assert data["correction"] == "holm" and data["overall"].startswith("A better on 5 of 5 metrics")
+    rows = {m["metric"]: m for m in data["metrics"]}
+    assert rows["prompt_level_strict_acc"]["test"] == "McNemar (exact)"
+    inst = rows["inst_level_loose_acc"]
+    assert inst["test"] == "clustered McNemar (Obuchowski)" and inst["unit"] == "prompt"
+    assert inst["outcome_unit"] == "instruction" and inst["outcomes"] > inst["n"] == 26
+    assert rows["average"]["test"] == "paired bootstrap" and rows["average"]["p"] == rows["average"]["p_bootstrap"]
+    ps = [m["p"] for m in data["metrics"]]
+    assert max(m["p_holm"] for m in data["metrics"]) >= max(ps) and all(
+        m["p_holm"] >= m["p"] for m in data["metrics"])

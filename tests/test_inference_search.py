@@ -60,6 +60,7 @@ def test_iterative_refinement_stays_within_the_budget(tmp_path):
 
 def test_a_tied_first_vote_is_rejudged_and_the_root_critique_agrees_with_no():
     from harness.backends.fake import FakeBackend, selfplay_reply
+    from harness.types import Completion
     from training.inference_search import refine_answers
     from training.tree_search import SearchConfig
 
@@ -81,10 +82,12 @@ def test_a_tied_first_vote_is_rejudged_and_the_root_critique_agrees_with_no():
 
     backend = FakeBackend(reply=reply)
     cfg = SearchConfig(votes=2, max_depth=1)
-    out, details, counts = refine_answers(["Say tied things.", "Say late things."], ["tied answer", "late answer"],
-                                          cfg, backend.generate)
+    decoded = refine_answers(["Say tied things.", "Say late things."],
+                             [Completion("tied answer"), Completion("late answer")], cfg, backend.generate)
+    out, details, counts = decoded.responses, decoded.details, decoded.counts
     assert len(set(first_seeds["tied"])) == 3  # 3 attempts in all, each its own seed
     assert out[0] == "tied answer" and details[0]["searched"] is False and details[0]["first_attempts"] == 3
+    assert details[0]["reason"] == "tied judgments" and details[0]["judge_requests"] == 3
     assert details[1]["searched"] is True and details[1]["first_attempts"] == 2
     assert details[1]["first_vote"]["critique"] == "Step 0. Final Judgement: No"  # consistent with the No verdict
     assert counts["unresolved_ties"] == 1 and counts["searched"] == 1 and counts["answers"] == 2

@@ -95,3 +95,36 @@ def test_lenient_parsers_for_small_models():
     assert parse_refinement_lenient("just a reply") == "just a reply"
     assert parse_refinement_lenient("   ") is None
     assert get_refine_parser("official")("no markers") is None
+
+
+@pytest.mark.parametrize("text, official, lenient", [
+    ("[[start]] [[start]] X [[end]]", "", ""),  # doubled [[start]]: the official split gives the empty text
+    ("the new text [[end]]", None, "the new text"),  # a lone [[end]]: never kept by the lenient reading
+    ("Final Refined Output: fixed [[end]] trailing", None, "fixed"),
+    ("[[start]] keep [[end]] here [[end]]", "keep", "keep"),
+    ("[[start]] a [[end]] b [[start]] c [[end]]", "a", "a"),
+    ("[[start]] use [[start]]-like markers? no [[end]]", "use", "use"),  # a marker inside the text ends it
+    ("text mentioning [[end]] then [[start]] real [[end]]", "real", "real"),
+    ("[[start]] no end", "no end", "no end"),
+])
+def test_one_refinement_rule_everywhere(text, official, lenient):
+    """The refinement benchmark, prompt evolution and the tree search read refinements with one rule (the official
+    `unwrap_refine_cot`) and one lenient variant; no result ever holds a marker."""
+    from evaluators.judging import parse_refinement_lenient, unwrap_refine_cot, unwrap_refine_lenient
+    from training.tree_search import REFINE_UNWRAPPERS
+
+    assert unwrap_refine_cot(text) == official == REFINE_UNWRAPPERS["official"](text)
+    assert unwrap_refine_lenient(text) == lenient
+    assert REFINE_UNWRAPPERS["lenient"](text) == lenient
+    assert parse_refinement(text) == (official or None)
+    assert parse_refinement_lenient(text) == (lenient or None)
+    for out in (official, lenient):
+        assert out is None or ("[[start]]" not in out and "[[end]]" not in out)
+
+
+def test_refinement_benchmark_and_evolution_use_the_official_rule():
+    from evaluators import refinement
+    from training import evolve
+
+    assert evolve.parse_refinement is parse_refinement and refinement.parse_refinement is parse_refinement
+    assert parse_refinement("[[start]] [[start]] X [[end]]") is None  # was "[[start]] X" before one rule

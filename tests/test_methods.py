@@ -416,7 +416,8 @@ def test_spar_options_flat_or_in_a_section_are_the_same():
 @pytest.mark.parametrize("name", ["self-rewarding-smollm2-cpu", "meta-rewarding-smollm2-cpu",
                                   "self-rewarding-llama3-8b", "meta-rewarding-llama3-8b",
                                   "ablation-no-iterative-training-smollm2-cpu",
-                                  "ablation-no-refiner-training-smollm2-cpu", "ablation-no-tree-search-smollm2-cpu"])
+                                  "ablation-no-refiner-training-smollm2-cpu", "ablation-no-tree-search-smollm2-cpu",
+                                  "ablation-no-refinement-smollm2-cpu"])
 def test_shipped_method_configs_load(name):
     from training.config import load_run_config
     from training.loop import check_prompts
@@ -449,10 +450,10 @@ def _spar(tmp: Path, model: Path, **extra) -> dict:
                  collect={"responses_per_prompt": 3, "votes": 3}, **extra)
 
 
-def test_ablation_no_tree_search_pairs_come_from_the_collect_stage(tiny_model_dir, tmp_path):
+def test_ablation_no_refinement_pairs_come_from_the_collect_stage(tiny_model_dir, tmp_path):
     from harness.cli import main
 
-    cfg = _spar(tmp_path, tiny_model_dir, method="spar_no_tree_search", until="data")
+    cfg = _spar(tmp_path, tiny_model_dir, method="spar_no_refinement", until="data")
     cfg["models"] = {"actor": "fake", "refiner": "fake", "backend": "fake",
                      "script": "tests.rewarding_fake:selfplay_even"}
     assert main(["run", str(_write(tmp_path, cfg))]) == 0
@@ -468,8 +469,38 @@ def test_ablation_no_tree_search_pairs_come_from_the_collect_stage(tiny_model_di
         chosen = c["responses"][pair["chosen_index"]]
         assert chosen["label"] == 1 and pair["chosen"][0]["content"] == chosen["response"]  # sampled, majority Yes
     record = json.loads((it / "record.json").read_text())
-    assert record["extra"]["label"] == "SPaR w/o tree search"
+    assert record["extra"]["label"] == "SPaR w/o refinement"
     assert {r["source"] for r in _rows(it / "data" / "rft.jsonl")} <= {"collect_yes", "collect_no"}
+
+
+@pytest.mark.parametrize("reading", ["single", "chain"])
+def test_ablation_no_tree_search_refines_each_negative_without_search(tiny_model_dir, tmp_path, reading):
+    """w/o Tree Search: one refinement of each negative, judged, kept if it passes (`single`); or a greedy chain
+    of single refinements (`chain`): never two children of one node."""
+    from harness.cli import main
+
+    cfg = _spar(tmp_path, tiny_model_dir, method="spar_no_tree_search", until="data",
+                refine_without_search=reading, search={"max_depth": 3, "branch": 3, "votes": 3})
+    cfg["models"] = {"actor": "fake", "refiner": "fake", "backend": "fake",
+                     "script": "tests.rewarding_fake:selfplay_even"}
+    assert main(["run", str(_write(tmp_path, cfg))]) == 0
+    it = tmp_path / "exp" / "iter_1"
+    trees = _rows(it / "searches.jsonl")
+    assert trees and len(trees) == sum(len(c["negatives"]) for c in _rows(it / "collected.jsonl"))
+    for tree in trees:
+        parents = [n["parent"] for n in tree["nodes"] if n["parent"] is not None]
+        assert len(parents) == len(set(parents))  # at most one child per node: no branching, no selection
+        assert max(n["depth"] for n in tree["nodes"]) <= (1 if reading == "single" else 3)
+        assert not tree["passed"] or tree["nodes"][tree["final"]]["value"] > 0.5
+    assert reading == "chain" or all(len(t["nodes"]) <= 2 for t in trees)
+    assert any(len(t["nodes"]) > 1 for t in trees)  # refinements were made and judged
+    pairs = _rows(it / "data" / "dpo.jsonl")
+    assert len(pairs) == sum(t["passed"] for t in trees)
+    record = json.loads((it / "record.json").read_text())
+    assert record["extra"]["label"] == "SPaR w/o tree search"
+    assert record["config"]["method_config"]["refine_without_search"] == reading
+    search = record["stages"]["search"]
+    assert search["refine_without_search"] == reading and search["search_settings"]["branch"] == 1
 
 
 def test_ablations_no_iterative_and_no_refiner_training(tiny_model_dir, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,27 @@ from report_fixtures import (add_iteration, llmbar_judgments, make_llmbar_dir, s
                              write_responses)
 
 IFEVAL_EVERY = {0: 2, 1: 3, 2: 5}  # emptied responses: 50%, 65%, 80% prompt-level accuracy
+#: the made-up runs' data sets count as the full benchmarks here, so they sit beside the published rows
+FIXTURE_SIZES = "full_data: {ifeval: 26, llmbar: 50}"
+
+
+@pytest.fixture(autouse=True)
+def fixture_sized_benchmarks(tmp_path_factory, monkeypatch):
+    """The paper folder with `full_data` set to the fixtures' sizes (SPAR_PAPER_DIR)."""
+    import shutil
+
+    from harness.paper import paper_dir
+
+    folder = tmp_path_factory.mktemp("paper")
+    for f in paper_dir().iterdir():
+        if f.is_file():
+            shutil.copy(f, folder / f.name)
+    text = (folder / "tables.yaml").read_text()
+    start = text.index("\nfull_data:") + 1
+    end = text.index("\n", start)
+    (folder / "tables.yaml").write_text(text[:start] + FIXTURE_SIZES + text[end:])
+    monkeypatch.setenv("SPAR_PAPER_DIR", str(folder))
+    return folder
 LLMBAR_ACC = {0: 0.55, 1: 0.65, 2: 0.75}
 
 
@@ -223,3 +245,116 @@ def test_layout_columns_exist_in_the_published_tables():
             header = load_table(name)[0]
             for panel in plot.panels:
                 assert panel.paper in header, (plot.id, panel.label)
+
+
+# ------------------------------------------------------------------------------------------ like with like
+def _kinds(rows: list[dict], column: str) -> list[tuple[str, str]]:
+    return [(r["row"], r["kind"]) for r in rows if r["column"] == column]
+
+
+def test_runs_not_measured_as_the_paper_get_no_published_row(tmp_path, monkeypatch, capsys):
+    """With the real layout: the quickstart's 26 prompts and the fake backend are marked and get no Δ."""
+    monkeypatch.delenv("SPAR_PAPER_DIR")
+    scored = score_ifeval(tmp_path / "scored", write_responses(tmp_path / "r.jsonl"))
+    assert spar("eval", "--backend", "fake", "--model", "m", "--data", "quickstart", "--output",
+                tmp_path / "fake") == 0
+    capsys.readouterr()
+    assert spar("tables", scored, tmp_path / "fake", "--tables", "1", "--no-plots", "--resamples", "200",
+                "--output", tmp_path / "out") == 0
+    printed = capsys.readouterr().out
+    rows = _kinds(_csv(tmp_path / "out" / "tables.csv"), "IFEval Avg")
+    assert [k for _, k in rows] == ["measured", "measured"]  # no paper row, no Δ
+    labels = [r for r, _ in rows]
+    assert labels[0].endswith("[ifeval: 26 of 541 prompts]")
+    assert labels[1].endswith("[fake backend; ifeval: 26 of 541 prompts]")
+    assert "Δ vs paper" not in printed and "not measured as the paper measured this table" in printed
+    assert "not measured as the paper" in (tmp_path / "out" / "table1.md").read_text()
+
+
+def test_another_llmbar_protocol_gets_its_own_row(tmp_path):
+    llmbar = make_llmbar_dir(tmp_path / "llmbar", pairs=10)
+    pointwise = score_llmbar(tmp_path / "pointwise", llmbar_judgments(tmp_path / "j.jsonl", llmbar, 0.6), llmbar)
+    pairwise = tmp_path / "pairwise"
+    shutil.copytree(pointwise, pairwise)
+    record = json.loads((pairwise / "record.json").read_text())
+    record["extra"]["scorer"]["protocol"] = "pairwise"
+    (pairwise / "record.json").write_text(json.dumps(record))
+    assert spar("tables", pointwise, pairwise, "--tables", "2", "--no-plots", "--resamples", "200",
+                "--output", tmp_path / "out") == 0
+    rows = _kinds(_csv(tmp_path / "out" / "tables.csv"), "All Acc")
+    assert [k for _, k in rows] == ["measured", "paper", "delta", "measured"]
+    assert rows[3][0].endswith("[llmbar protocol pairwise]") and "[" not in rows[0][0]
+
+
+def test_the_ablation_configs_map_to_the_papers_rows(tmp_path):
+    """w/o Tree Search, w/o Refinement, w/o Iterative Training beside their published rows; w/o refiner training
+    (and w/o Refinement in Table 5, which has no such row) labelled as not in the paper."""
+    work, root = tmp_path / "work", tmp_path / "set"
+    work.mkdir()
+    llmbar = make_llmbar_dir(work / "llmbar", pairs=10)
+    build_experiment(root, work, "full", {1: (5, 0.7)}, llmbar=llmbar)
+    build_experiment(root, work, "no-ts", {1: (4, 0.65)}, method="spar_no_tree_search", llmbar=llmbar)
+    build_experiment(root, work, "no-ref", {1: (3, 0.6)}, method="spar_no_refinement", llmbar=llmbar)
+    build_experiment(root, work, "no-iter", {1: (3, 0.6)}, ablation="no_iterative_training", llmbar=llmbar)
+    build_experiment(root, work, "no-rt", {1: (4, 0.6)}, ablation="no_refiner_training", llmbar=llmbar)
+    assert spar("tables", root, "--tables", "4,5", "--output", tmp_path / "out", "--no-plots",
+                "--resamples", "200") == 0
+    rows = _csv(tmp_path / "out" / "tables.csv")
+
+    def partner(table: str, column: str, prefix: str) -> str:
+        group = [r for r in rows if r["table"] == table and r["column"] == column]
+        i = next(k for k, r in enumerate(group) if r["row"].startswith(prefix))
+        return group[i]["row"] + " => " + (group[i + 1]["row"] if i + 1 < len(group) else "")
+
+    t4 = "IFEval P(S)"
+    assert partner("4", t4, "spar_no_tree_search").endswith("=> paper: w/o Tree Search")
+    assert partner("4", t4, "spar_no_refinement").endswith("=> paper: w/o Refinement")
+    assert partner("4", t4, "spar w/o iterative_training").endswith("=> paper: w/o Iterative Training")
+    assert "− full model (not in the paper) =>" in partner("4", t4, "spar w/o refiner_training")
+    assert "paper:" not in partner("4", t4, "spar w/o refiner_training").split("=>")[1]
+    assert partner("5", "Natural Acc", "spar_no_tree_search").endswith("=> paper: w/o Tree Search")
+    assert "(not in the paper)" in partner("5", "Natural Acc", "spar_no_refinement")
+
+
+def test_differences_need_the_same_data_and_scorer(tmp_path):
+    from harness.report import CellMaker, collect_runs, load_layout
+
+    a = score_ifeval(tmp_path / "a", write_responses(tmp_path / "r.jsonl"))
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    record = json.loads((b / "record.json").read_text())
+    record["extra"]["scorer"]["loose_variants"] = 7
+    (b / "record.json").write_text(json.dumps(record))
+    run_a, run_b = collect_runs([a, b])
+    column = load_layout().table("4").columns[0]
+    maker = CellMaker(200)
+    assert maker.difference(run_a, run_a, column).value == 0
+    cell = maker.difference(run_a, run_b, column)
+    assert cell.value is None and cell.note == "no difference: the runs used different scorer settings"
+
+
+def test_wide_tables_are_printed_whole_when_not_a_terminal(experiment_set, tmp_path, capsys):
+    """Piped output is 160 columns wide: Table 2's 14 columns are stacked in parts, none cut or dropped."""
+    assert spar("tables", experiment_set, "--tables", "2", "--no-plots", "--resamples", "200",
+                "--output", tmp_path / "out") == 0
+    printed = capsys.readouterr().out
+    assert max(len(line) for line in printed.splitlines()) <= 160
+    assert "(part 1 of " in printed and "…" not in printed
+    for header in ("Natural Acc", "Neighbor F1", "Adv. F1", "All Acc", "All F1"):
+        assert header in printed, header
+    label = "spar (spar-smollm2) · smollm2-135m-instruct · iter 2 · refiner"
+    all_acc = next(r for r in _csv(tmp_path / "out" / "tables.csv") if r["row"] == label and r["column"] ==
+                   "All Acc")
+    assert f"{float(all_acc['value']):.1f}" in printed.split("All Acc")[1]
+
+
+def test_view_marks_fake_and_partial_runs(tmp_path, monkeypatch):
+    from harness.view import write_view
+
+    monkeypatch.delenv("SPAR_PAPER_DIR")
+    assert spar("eval", "--backend", "fake", "--model", "m", "--data", "quickstart", "--output",
+                tmp_path / "fake") == 0
+    write_view([tmp_path / "fake"], tmp_path / "view.html")
+    html = (tmp_path / "view.html").read_text()
+    assert "m · eval [fake backend: not a measurement]" in html
+    assert "[fake backend; ifeval: 26 of 541 prompts]" in html and "Δ vs paper" not in html

@@ -197,3 +197,89 @@ def test_load_samples(tmp_path):
     with pytest.raises(SparError, match="bad.jsonl:2"):
         stats.load_samples(tmp_path / "bad.jsonl")
 
+
+
+# ------------------------------------------------------------------------------------------------ Holm, clustered
+def _holm_by_rejection(p: list[float], alpha: float) -> list[bool]:
+    """Holm's procedure as he states it (an independent computation): test the smallest p against alpha / m, the
+    next against alpha / (m - 1), ..., stop at the first that is not below its threshold."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    rejected = [False] * len(p)
+    for rank, i in enumerate(order):
+        if not p[i] < alpha / (len(p) - rank):
+            break
+        rejected[i] = True
+    return rejected
+
+
+def test_holm_adjusted_p_values():
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])  # 3 x .01, 2 x .03, then max
+    assert stats.holm([0.5, 0.001]) == pytest.approx([0.5, 0.002])
+    assert stats.holm([0.9, 0.45]) == pytest.approx([0.9, 0.9]) and stats.holm([0.9, 0.8]) == [1.0, 1.0]
+    assert stats.holm([]) == []
+    p = stats.holm([0.02, math.nan, 0.2])
+    assert p[0] == pytest.approx(0.04) and math.isnan(p[1]) and p[2] == pytest.approx(0.2)
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        raw = list(rng.uniform(0, 0.08, size=int(rng.integers(1, 8))))
+        for alpha in (0.01, 0.05):
+            assert [q < alpha for q in stats.holm(raw)] == _holm_by_rejection(raw, alpha)
+
+
+def _obuchowski_by_hand(a_clusters, b_clusters) -> tuple[float, float]:
+    """Obuchowski (1998), written from the paper's variance and covariance of the two ratio estimators (an
+    independent computation of `clustered_mcnemar`), p from scipy's chi-square."""
+    from scipy.stats import chi2
+
+    n = len(a_clusters)
+    m = [len(c) for c in a_clusters]
+    x = [sum(c) for c in a_clusters]
+    y = [sum(c) for c in b_clusters]
+    total = sum(m)
+    p1, p2 = sum(x) / total, sum(y) / total
+    var1 = n / ((n - 1) * total ** 2) * sum((xi - p1 * mi) ** 2 for xi, mi in zip(x, m))
+    var2 = n / ((n - 1) * total ** 2) * sum((yi - p2 * mi) ** 2 for yi, mi in zip(y, m))
+    cov = n / ((n - 1) * total ** 2) * sum((xi - p1 * mi) * (yi - p2 * mi) for xi, yi, mi in zip(x, y, m))
+    stat = (p1 - p2) ** 2 / (var1 + var2 - 2 * cov)
+    return stat, float(chi2.sf(stat, 1))
+
+
+def test_clustered_mcnemar_equals_an_independent_computation():
+    pytest.importorskip("scipy")
+    rng = random.Random(11)
+    for _ in range(20):
+        sizes = [rng.randint(1, 4) for _ in range(rng.randint(5, 60))]
+        a = [[rng.random() < 0.7 for _ in range(k)] for k in sizes]
+        b = [[rng.random() < 0.6 for _ in range(k)] for k in sizes]
+        res = stats.clustered_mcnemar(a, b)
+        stat, p = _obuchowski_by_hand(a, b)
+        assert res.statistic == pytest.approx(stat, rel=1e-12) and res.p == pytest.approx(p, rel=1e-9, abs=1e-300)
+        assert res.clusters == len(sizes) and res.outcomes == sum(sizes)
+        assert res.diff == pytest.approx(sum(map(sum, b)) / sum(sizes) - sum(map(sum, a)) / sum(sizes))
+    moved = stats.clustered_mcnemar([[False, False], [False], [False]], [[True, True], [True], [True]])
+    assert moved.p == pytest.approx(0.25) and "sign test" in moved.method  # zero variance: 3 of 3 clusters up
+    same = stats.clustered_mcnemar([[True, False], [True]], [[False, True], [True]])  # no cluster moved
+    assert same.p == 1.0 and same.statistic == 0.0
+    with pytest.raises(SparError, match="different number"):
+        stats.clustered_mcnemar([[True, True]], [[True]])
+    with pytest.raises(SparError, match="2 clusters for A but 1"):
+        stats.clustered_mcnemar([[True], [True]], [[True]])
+
+
+def test_clustered_outcomes_hold_alpha_where_plain_mcnemar_does_not():
+    """Two judgments per pair that move together (a judge that gets a pair right gets both of its outputs right):
+    McNemar on the judgments as if independent rejects a true null far more often than alpha; Obuchowski's test
+    over the pairs does not (600 simulated pairs of runs of one distribution, 100 pairs each)."""
+    rng = np.random.default_rng(2026)
+    sims, pairs, alpha = 600, 100, 0.05
+    side = rng.choice([0, 1, 2], size=(sims, pairs), p=[0.15, 0.15, 0.7])  # 0: A wins the pair, 1: B, 2: neither
+    both = rng.random((sims, pairs)) < 0.7
+    plain = clustered = 0
+    for s in range(sims):
+        a = [[bool(x)] * 2 if k == 2 else [k == 0] * 2 for k, x in zip(side[s], both[s])]
+        b = [[bool(x)] * 2 if k == 2 else [k == 1] * 2 for k, x in zip(side[s], both[s])]
+        plain += mcnemar([v for c in a for v in c], [v for c in b for v in c]).p < alpha
+        clustered += stats.clustered_mcnemar(a, b).p < alpha
+    se = math.sqrt(alpha * (1 - alpha) / sims)
+    assert clustered / sims <= alpha + 2.5 * se
+    assert plain / sims > alpha + 5 * se  # the fault the clustered test fixes

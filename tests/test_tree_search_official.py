@@ -9,7 +9,9 @@ import pytest
 
 from harness.backends.fake import JUDGE_PREFIX, REFINE_MARK, FakeBackend, selfplay_reply
 from tests.fakes import SelfPlayBackend
-from training.tree_search import (Node, Root, SearchConfig, _Tree, run_batched, run_sequential, search,
+from harness.cache import GenerationCache
+from harness.concurrent import CompletionStream
+from training.tree_search import (Node, Root, SearchConfig, _Tree, run_async, run_batched, run_sequential, search,
                                   unwrap_refinement)
 
 ROOT = Root("k0", "Write item 0 in bullet points.", "bad answer 0", "Final Judgement: No")
@@ -169,7 +171,7 @@ def test_failed_search_returns_the_last_best_node_in_preorder():
 
 
 @pytest.mark.parametrize("algorithm", ["bfs", "dfs"])
-def test_drivers_agree_with_ties_duplicates_and_reasks(algorithm):
+def test_drivers_agree_with_ties_duplicates_and_reasks(algorithm, tmp_path):
     def noisy(r, j, default):
         """Deterministic in (request, seed): ties, texts repeated across children, double [[start]] replies."""
         h = (r.seed // 7 + j) % 7
@@ -186,4 +188,7 @@ def test_drivers_agree_with_ties_duplicates_and_reasks(algorithm):
     batched = run_batched([search(r, cfg) for r in roots], _direct(_backend(noisy)))
     sequential = run_sequential([search(r, cfg) for r in roots], _direct(_backend(noisy)))
     assert [r.to_dict() for r in batched] == [r.to_dict() for r in sequential]
+    with CompletionStream(_backend(noisy), GenerationCache(tmp_path / "c.sqlite"), max_in_flight=4) as stream:
+        asynchronous = run_async([search(r, cfg) for r in roots], stream)  # each tree at its own pace
+    assert [r.to_dict() for r in asynchronous] == [r.to_dict() for r in batched]
     assert sum(r.dropped_ties for r in batched) > 0

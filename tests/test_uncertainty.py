@@ -482,3 +482,31 @@ def test_other_benchmarks_are_per_sample_means():
         metric_ci("lm-eval:gsm8k", rows, "acc")
     with pytest.raises(SparError, match="paired"):
         compare("lm-eval:x", [{"acc": 1.0}], [{"acc": 0.0}], "acc")
+
+
+def test_each_metric_names_its_unit_of_independence_and_test():
+    choice = unc.test_choice
+    assert choice("ifeval", "prompt_level_strict_acc") == unc.PairedTest(unc.MCNEMAR, "prompt", "prompt")
+    inst = choice("ifeval", "inst_level_loose_acc")
+    assert inst == unc.PairedTest(unc.CLUSTERED, "prompt", "instruction") and inst.clustered
+    assert choice("ifeval", "average").test == unc.BOOTSTRAP
+    assert choice("llmbar", "natural_acc") == unc.PairedTest(unc.CLUSTERED, "pair", "judgment")
+    assert choice("llmbar", "per_subset.GPTOut.acc").test == unc.CLUSTERED
+    for metric in ("overall_acc", "adversarial_acc", "natural_f1", "positional_agreement"):
+        assert choice("llmbar", metric).test == unc.BOOTSTRAP, metric  # means over subsets, F1: no pooled outcome
+    assert all(choice("followbench", m).test == unc.BOOTSTRAP for m in ("ssr_avg", "hsr_lv1", "csl"))
+    assert choice("refinement", "accuracy") == unc.PairedTest(unc.MCNEMAR, "item", "item")
+    assert choice("lm-eval:gsm8k", "acc") == unc.PairedTest(unc.MCNEMAR, "sample", "sample")
+
+
+def test_paired_clusters_keep_the_judgments_of_a_pair_together(llmbar_pointwise):
+    samples = llmbar_pointwise.samples
+    worse = copy.deepcopy(samples)
+    for i, s in enumerate(worse):
+        if i % 3 == 0:
+            s["predicted"] = [1 - t for t in s["truth"]]
+    a, b = unc.paired_clusters(None, samples, worse, "natural_acc")
+    natural = [s for s in samples if s["subset"] == "Natural"]
+    assert len(a) == len(b) == len(natural) and all(len(x) == len(y) == 2 for x, y in zip(a, b))
+    flat_a, flat_b = paired_correct(None, samples, worse, "natural_acc")
+    assert [v for c in a for v in c] == flat_a and [v for c in b for v in c] == flat_b

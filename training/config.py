@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.errors import SparError
-from harness.options import (NonNegativeInt, PositiveInt, option, options, parse_override, read_yaml, set_dotted,
-                             validate)
-from harness.spec import ModelSpec, spec_from
+from harness.options import (NonNegativeInt, PositiveInt, key_place, option, options, parse_override, read_yaml,
+                             set_dotted, validate)
+from harness.spec import BatchSize, ModelSpec, spec_from
+from training.contamination import ContaminationConfig
 from training.trainers import DPOStageConfig, SFTStageConfig
 
 LINEAGE = ("previous", "base")
@@ -70,7 +71,8 @@ class EvalStageConfig:
     judge_votes: PositiveInt = option(1, "judgments per item (majority vote)")
     bench: dict[str, dict[str, Any]] = option({}, "per-benchmark options, as spar eval's `bench:` (a method may set "
                                                   "defaults under them, e.g. LLMBar's score5 judge prompt)")
-    batch_size: PositiveInt = option(16, "generation batch size of the eval stages")
+    batch_size: BatchSize = option(16, "generation batch size of the eval stages (auto: as models.batch_size auto, "
+                                       "from free GPU memory on CUDA)")
     iteration0: bool = option(True, "also score the starting actor and refiner with the same eval stages (iteration 0 "
                                     "of the summary; once, skipped on resume)")
 
@@ -114,6 +116,8 @@ class RunConfig:
     rft: SFTStageConfig = option(SFTStageConfig(), "refiner RFT (methods that train a separate refiner: spar)")
     lineage: LineageConfig = option(LineageConfig(), "model lineage across iterations")
     eval: EvalStageConfig = option(EvalStageConfig(), "scoring after each iteration")
+    contamination: ContaminationConfig = option(ContaminationConfig(), "overlap of the run's prompts with the "
+                                                                       "evaluated benchmarks' prompts, checked at start")
     method_config: Any = option(None, "the method's options (its Config; set from the YAML section named after the "
                                       "method, `method_config:`, or top-level keys)")
 
@@ -127,6 +131,22 @@ GENERIC_KEYS = frozenset(f.name for f in dataclasses.fields(RunConfig))
 
 
 _SPEC_FIELDS = {f.name for f in dataclasses.fields(ModelSpec)}
+
+
+def _check_models_keys(data: dict, where: str, lines: dict) -> None:
+    """An unknown key under `models:` (neither a role, `train_launcher`, nor a shared spec field) is one error naming
+    the flag or line that set it and the nearest valid key (`models.scrip` -> `models.script`)."""
+    import difflib
+
+    models = data.get("models")
+    if not isinstance(models, dict):
+        return
+    valid = [f.name for f in dataclasses.fields(ModelsConfig)] + sorted(_SPEC_FIELDS)
+    for key in models:
+        if key not in valid:
+            near = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+            raise SparError(f"{key_place(where, lines, ('models', str(key)))}: models.{key}: unknown option"
+                            + (f" (did you mean models.{near[0]}?)" if near else ""))
 
 
 def _normalise_models(data: dict, where: str, self_judging: bool = False) -> dict:
@@ -225,15 +245,54 @@ def load_run_config(path: str | None, overrides: list[str] | None = None) -> Run
         _check_method_names(method)
     except SparError as exc:
         raise SparError(f"{_place(where, lines, ('method',))}: {exc}") from None
+    _check_stage_sections(data, lines, where)
     data, method_data, method_lines, prefix = _method_options(data, lines, method, where)
     method_cfg = validate(method.Config, method_data, where, method_lines, prefix=prefix)
     _foreign_options(data, lines, method, where)
+    _check_models_keys(data, where, lines)
     data = _normalise_models(data, where, self_judging=method.judge == "actor")
     cfg = validate(RunConfig, {**data, "method_config": method_cfg}, where, lines)
     _check_method(cfg, method, where, lines)
     cfg = with_method_eval_defaults(cfg, method)
     _check_eval_bench(cfg, where, lines)
+    _check_batch_plans(cfg, method, where, lines)
     return cfg
+
+
+_STAGE_SECTIONS = ((("dpo",), DPOStageConfig), (("rft",), SFTStageConfig), (("init", "sft"), SFTStageConfig))
+
+
+def _check_stage_sections(data: dict, lines: dict, where: str) -> None:
+    """Each training stage's section alone first, so a cross-field error names its full path (`rft.global_batch_size`)
+    and the line or flag that set it."""
+    for path, cls in _STAGE_SECTIONS:
+        section: Any = data
+        for part in path:
+            section = section.get(part) if isinstance(section, dict) else None
+        if isinstance(section, dict):
+            validate(cls, section, where, lines, prefix=path)
+
+
+def _check_batch_plans(cfg: RunConfig, method, where: str, lines: dict) -> None:
+    """Refuse at start a global batch the launcher's processes cannot meet (read from `models.train_launcher` and
+    its accelerate config file), for every training stage this run will launch."""
+    from training.launch import launcher_processes
+    from training.trainers import batch_plan
+
+    launched = launcher_processes(cfg.models.train_launcher)
+    if launched is None:
+        return  # the launcher does not say: checked when each stage launches
+    stages = [(("dpo",), cfg.dpo)]
+    if method.trains_refiner and cfg.ablation != "no_refiner_training":
+        stages.append((("rft",), cfg.rft))
+    if cfg.init.actor_data or cfg.init.refiner_data:
+        stages.append((("init", "sft"), cfg.init.sft))
+    for path, stage in stages:
+        try:
+            batch_plan(stage, ".".join(path), launched.processes)
+        except SparError as exc:
+            raise SparError(f"{_place(where, lines, path + ('global_batch_size',))}: {exc} ({launched.source}: "
+                            f"models.train_launcher, {_place(where, lines, ('models', 'train_launcher'))})") from None
 
 
 def _check_method_names(method) -> None:

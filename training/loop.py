@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Callable
 
 from harness.cache import GenerationCache
+from harness.concurrent import CompletionStream, server_backend, stream_generate
+from harness.compute import compute_columns, local_generation_gpus, stage_compute, visible_gpus
 from harness.data import read_jsonl
 from harness.errors import SparError
 from harness.generation import GenerationStats, cached_generate, counting_generate
@@ -50,8 +52,16 @@ class IterationRun:
     """One iteration. Method stages receive this object and use: `cfg`, `options` (the method's config), `t`, `dir`
     (iter_<t>/), `prompts` ((key, text) pairs), `actor` / `refiner` / `judge` (the checkpoints going in),
     `iteration_seed`, `reporter`, `generate(model, label)` (a cached `requests -> completions` function with a
-    progress line), `counting(model, label)` (the same without progress, for callers issuing many calls),
-    `write_jsonl(name, rows)` and `write_training_data(name, rows)` (data/<name>.jsonl plus a `datasets` folder)."""
+    progress line; for a server backend it keeps the servers full through harness.concurrent), `counting(model,
+    label)` (the same without progress, for callers issuing many calls), `backend(model)`, `stream(model, label)` (a
+    harness.concurrent.CompletionStream, for callers that submit requests as they go), `write_jsonl(name, rows)`
+    and `write_training_data(name, rows)` (data/<name>.jsonl plus a `datasets` folder)."""
+
+    #: the contamination figures of the run's prompts (set by run_experiment; recorded in extra.contamination)
+    contamination: dict | None = None
+    #: called with ("start" | "end", stage, this run) around each stage that runs, e.g. to read the GPU memory in
+    #: use between stages (benchmarks/gpu_serving_check.py); None = nothing
+    stage_observer: Callable[[str, str, "IterationRun"], None] | None = None
 
     def __init__(self, cfg: RunConfig, t: int, actor: str, refiner: str, base_actor: str, base_refiner: str,
                  prompts: list[tuple[str, str]], reporter: Reporter, evaluate: Evaluate | None = None,
@@ -65,7 +75,8 @@ class IterationRun:
         self.dir = cfg.out / f"iter_{t}"
         self.state_path = self.dir / "state.json"
         self.state: dict = json.loads(self.state_path.read_text()) if self.state_path.exists() else {"stages": {}}
-        self.pool = ModelPool(one_local=True)  # one set of local weights in memory at a time
+        # one set of local weights in memory at a time; managed servers log to iter_<t>/servers/
+        self.pool = ModelPool(one_local=True, server_logs=self.dir / "servers")
         self.cache = GenerationCache(Path(cfg.cache) if cfg.cache else cache_dir() / "generations.sqlite")
         self.gen_stats: dict[str, GenerationStats] = {}  # per stage: generation counts by label
         self.record = RunRecord("run", config=to_dict(cfg), experiment=cfg.experiment, iteration=t,
@@ -91,8 +102,11 @@ class IterationRun:
     # -- plumbing for stages --------------------------------------------------------------------------------------
     def generate(self, spec: str, label: str) -> Callable:
         def call(requests):
+            backend = self.pool.get(self.spec(spec))
+            # a server is kept full by the concurrent path (answers cached as they arrive); local engines batch
+            run_calls = stream_generate if server_backend(backend) else cached_generate
             with self.reporter.stage(f"iter {self.t} {label}", len(requests)) as advance:
-                comps, stats = cached_generate(self.pool.get(self.spec(spec)), requests, self.cache, advance)
+                comps, stats = run_calls(backend, requests, self.cache, advance)
             total = self.gen_stats.setdefault(label, GenerationStats())
             total += stats  # in place: the entry in gen_stats grows
             return comps
@@ -101,6 +115,15 @@ class IterationRun:
     def counting(self, spec: str, label: str) -> Callable:
         return counting_generate(self.pool.get(self.spec(spec)), self.cache,
                                  self.gen_stats.setdefault(label, GenerationStats()))
+
+    def backend(self, spec: str):
+        """The open backend of a checkpoint (opened on first use)."""
+        return self.pool.get(self.spec(spec))
+
+    def stream(self, spec: str, label: str) -> CompletionStream:
+        """A `CompletionStream` on the checkpoint's backend and the cache, counted under `label` (for drivers that
+        submit requests as they go, such as the asynchronous tree search); use it in a `with` block."""
+        return CompletionStream(self.backend(spec), self.cache, self.gen_stats.setdefault(label, GenerationStats()))
 
     def write_jsonl(self, name: str, rows) -> None:
         write_jsonl(self.dir / name, rows)
@@ -140,18 +163,42 @@ class IterationRun:
                 self.reporter.note(f"iter {self.t}: {stage} already finished, skipped")
                 continue
             self.gen_stats = {}
+            if self.stage_observer:
+                self.stage_observer("start", stage, self)
             started = time.perf_counter()
             fn = self.method.stage(stage) if stage in self.method.stage_names else getattr(self, "stage_" + stage)
             summary = fn(self) if stage in self.method.stage_names else fn()
+            servers = self.pool.close_served()  # a stage's managed servers stop with it: no GPU memory held on
+            if servers:
+                summary.setdefault("servers", []).extend(s["managed_servers"] for s in servers)
             if self.gen_stats:
                 summary["generation_stats"] = {k: v.to_dict() for k, v in self.gen_stats.items()}
             summary.update(finished=now(), seconds=round(time.perf_counter() - started, 3))
+            summary["compute"] = self._compute(stage, summary)
             self.state["stages"][stage] = summary
             write_json(self.state_path, self.state)
             self._update_record()
             self.writer.save()
+            if self.stage_observer:
+                self.stage_observer("end", stage, self)
         if self.cfg.until and self.cfg.until in self.all_stages[:-1]:
             self.reporter.note(f"iter {self.t}: stopped after {self.cfg.until} (until={self.cfg.until})")
+
+    def _compute(self, stage: str, summary: dict) -> dict:
+        """The stage's `compute` entry (harness/compute.py): its generation (this stage's calls, or its evaluation
+        run's), its trained tokens, seconds and the GPUs it held."""
+        training = summary.get("tokens")
+        if training:  # in-process training uses one GPU; under a launcher, one per process
+            gpus = (summary.get("processes") or 1) if visible_gpus() else 0
+        else:
+            gpus = local_generation_gpus((self.cfg.models.actor, self.cfg.models.refiner))
+        kind = "evaluation" if stage in EVAL_STAGES else "training" if stage.startswith("train_") else "generation"
+        entry = stage_compute(kind, summary["seconds"], (summary.get("generation_stats") or {}).values(), training,
+                              gpus)
+        batches = [{"model": b.identity, **b.batch.to_dict()} for b in self.pool.backends() if hasattr(b, "batch")]
+        if batches:  # the in-process hf backends' batch sizes and how they were chosen (auto: from free memory)
+            entry["batch"] = batches
+        return entry
 
     def _checkpoint(self, role: str) -> str | None:
         """The model this iteration hands on for `role` (None while its training stage has not run)."""
@@ -173,6 +220,8 @@ class IterationRun:
         self.record.extra = {"complete": complete, "until": self.cfg.until or None, "method": self.method.name,
                              "ablation": self.cfg.ablation or None, "label": run_label(self.cfg, self.method),
                              "stages": list(self.all_stages)}
+        if self.contamination is not None:
+            self.record.extra["contamination"] = self.contamination
         if complete:
             self.record.extra["summary"] = summary_row(self.record.to_dict())
         self.record.models = {"actor_in": self.actor, "refiner_in": self.refiner,
@@ -244,7 +293,7 @@ def train_stage(launcher: str, kind: str, stage: str, model: str, records: list[
             def progress(info: dict) -> None:
                 loss = info.get("loss")
                 advance(0, total=info.get("total"), completed=info.get("step"),
-                        status=f"loss {loss:.4f}" if isinstance(loss, (int, float)) else "")
+                        status=f"step loss {loss:.4f}" if isinstance(loss, (int, float)) else "")
 
             if kind == "dpo":
                 return train_dpo(model, ref, records, output, stage_cfg, progress=progress)
@@ -262,7 +311,7 @@ def train_stage(launcher: str, kind: str, stage: str, model: str, records: list[
 
 def _brief(summary: dict) -> dict:
     keep = ("train_loss", "steps", "pairs", "records", "loss_terms", "history", "batch", "precision", "logs",
-            "targets")
+            "targets", "tokens", "processes")
     return {k: summary[k] for k in keep if k in summary}
 
 
@@ -318,6 +367,28 @@ def check_prompts(cfg: RunConfig) -> list:
     return pool
 
 
+def check_contamination(cfg: RunConfig, pool: list, origin: str, reporter: Reporter) -> dict | None:
+    """The prompts the run trains on against the prompts of the benchmarks it evaluates (training.contamination,
+    `contamination:` in the config): a note when they overlap, every pair in <out>/contamination.jsonl; returns the
+    figures for the records (None when the check is off or nothing is evaluated)."""
+    from training.contamination import check_prompt_pool, eval_sources, note
+
+    names = [b.strip() for b in f"{cfg.eval.actor_benchmarks},{cfg.eval.refiner_benchmarks}".split(",") if b.strip()]
+    if not cfg.contamination.check or not names:
+        return None
+    plan = schedule(cfg)
+    used = list(dict.fromkeys(p for t in range(1, plan.iterations + 1) for p in iteration_prompts(pool, t, plan)))
+    report = check_prompt_pool(used, names, eval_sources(cfg.eval.data, names), cfg.contamination, origin,
+                               cfg.eval.bench)
+    write_jsonl(cfg.out / "contamination.jsonl", [asdict(p) for p in report.pairs])
+    line = note(report)
+    if line:
+        reporter.note(f"{line}; pairs in {cfg.out / 'contamination.jsonl'}")
+    for name, why in report.skipped.items():
+        reporter.note(f"contamination: {name} not compared ({why})")
+    return report.figures()
+
+
 def iteration_zero(cfg: RunConfig, method: Method, actor: str, refiner: str, reporter: Reporter,
                    evaluate: Evaluate | None) -> dict | None:
     """The starting actor and refiner scored by the iterations' eval stages (iter_0/, once: finished stages are
@@ -358,8 +429,9 @@ def run_experiment(cfg: RunConfig, reporter: Reporter | None = None, evaluate: E
         if changed:
             reporter.note(f"config changed since this experiment started ({', '.join(changed)}): finished stages "
                           "are kept as they are; use a new output folder to redo them")
+    contamination = check_contamination(cfg, pool, origin, reporter) if evaluate is not None else None
     write_json(previous, {"config": to_dict(cfg), "prompts": origin, "method": method.name,
-                          "label": run_label(cfg, method), "written": now()})
+                          "label": run_label(cfg, method), "written": now(), "contamination": contamination})
     actor, refiner = init_stage(cfg, reporter)
     if method.judge == "actor":
         refiner = actor
@@ -371,6 +443,7 @@ def run_experiment(cfg: RunConfig, reporter: Reporter | None = None, evaluate: E
     for t in range(1, plan.iterations + 1):
         prompts = iteration_prompts(pool, t, plan)
         run = IterationRun(cfg, t, actor, refiner, base_actor, base_refiner, prompts, reporter, evaluate, method)
+        run.contamination = contamination
         record = run.run()
         records.append(record)
         if not record["extra"]["complete"]:
@@ -398,6 +471,7 @@ def summary_row(record: dict) -> dict:
         row["dpo_loss"] = s["train_actor"].get("train_loss")
         if "train_refiner" in s:
             row["rft_loss"] = s["train_refiner"].get("train_loss")
+    row.update(compute_columns(s))
     for role in EVAL_STAGES:
         for bench, metrics in s.get(role, {}).get("metrics", {}).items():
             for key in get_evaluator(bench).headline:

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Literal, Sequence
 
 from harness.errors import SparError
-from harness.options import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, option, options
+from harness.options import (FieldError, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, option,
+                             options)
 from harness.records import write_json
 
 SFT_NORMALIZATIONS = ("sequence", "token")
@@ -50,8 +51,8 @@ REPORT_TO = ("none", "all", "azure_ml", "clearml", "codecarbon", "comet_ml", "da
 def _check_stage(cfg) -> None:
     """Cross-field checks at config time (a world size is only known at launch: see `batch_plan`)."""
     if cfg.global_batch_size % cfg.per_device_train_batch_size:
-        raise SparError(f"global_batch_size {cfg.global_batch_size} is not a multiple of per_device_train_batch_size "
-                        f"{cfg.per_device_train_batch_size}")
+        raise FieldError("global_batch_size", f"{cfg.global_batch_size} is not a multiple of "
+                                              f"per_device_train_batch_size {cfg.per_device_train_batch_size}")
     unknown = [r for r in _report_to(cfg.report_to) if r not in REPORT_TO]
     if unknown:
         raise SparError(f"report_to {unknown[0]!r}: choose from {', '.join(REPORT_TO)} (comma-separated)")
@@ -467,6 +468,7 @@ def _run(trainer, output: Path, stage: str, cfg, model_path: str, progress: Prog
     master = str(next(trainer.model.parameters()).dtype).replace("torch.", "")
     compute = _compute(trainer)
     log.info("%s: %s", stage, json.dumps({"batch": plan, "master_weights": master, "compute": compute}))
+    tokens = trained_tokens(trainer.train_dataset, cfg.max_length, cfg.num_train_epochs)
     result = trainer.train()
     _save(trainer, output, stored)
     history = [h for h in trainer.state.log_history if "loss" in h]
@@ -475,6 +477,7 @@ def _run(trainer, output: Path, stage: str, cfg, model_path: str, progress: Prog
                "processes": trainer.accelerator.num_processes,
                "distributed_type": str(trainer.accelerator.distributed_type).split(".")[-1],
                "batch": plan, "precision": {"master_weights": master, "compute": compute, "stored_dtype": stored},
+               "tokens": tokens,
                "logs": {"log_history": str(output / LOG_HISTORY), "train_log": str(output / TRAIN_LOG),
                         "report_to": list(trainer.args.report_to or [])}, **extra}
     if trainer.accelerator.is_main_process:
@@ -484,6 +487,24 @@ def _run(trainer, output: Path, stage: str, cfg, model_path: str, progress: Prog
     else:
         summary["precision"]["saved_dtype"] = stored
     return summary
+
+
+def trained_tokens(dataset, max_length: int | None, epochs: float) -> dict:
+    """Tokens in the policy's forward passes per epoch, from the trainer's tokenised dataset: DPO, prompt + chosen
+    and prompt + rejected (each cut at `max_length`); SFT, the input ids (cut at `max_length`). The DPO reference
+    model's forwards (the same tokens again, without gradients) are not included."""
+    cap = max_length or 1 << 62
+    columns = set(dataset.column_names)
+    if {"prompt_ids", "chosen_ids", "rejected_ids"} <= columns:
+        per_epoch = sum(min(len(p) + len(c), cap) + min(len(p) + len(r), cap) for p, c, r in
+                        zip(dataset["prompt_ids"], dataset["chosen_ids"], dataset["rejected_ids"]))
+        counted = "prompt+chosen and prompt+rejected per pair"
+    elif "input_ids" in columns:
+        per_epoch = sum(min(len(ids), cap) for ids in dataset["input_ids"])
+        counted = "input ids per record"
+    else:
+        return {"per_epoch": None, "epochs": epochs, "counted": f"unknown columns {sorted(columns)}"}
+    return {"per_epoch": per_epoch, "epochs": epochs, "counted": f"{counted}, cut at max_length {max_length}"}
 
 
 def train_dpo(model_path: str, ref_path: str | None, records: Sequence[dict], output: Path, cfg: DPOStageConfig,

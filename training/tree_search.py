@@ -2,10 +2,12 @@
 
 Each search is a generator: it yields the chat requests it needs next (refinements of nodes, judgments of new
 responses) and receives their completions. `run_batched` advances every tree together and sends all their pending
-requests to the backend as one batch per step; `run_sequential` answers one request at a time, tree after tree (how
-the official code calls its server). Request seeds depend only on a request's place in its tree (tree seed, node,
-child, attempt) or, for judgments, on the judged text and how often it was judged afresh, never on batch order. So
-with a backend whose answer is a function of the request and its seed, both drivers build identical trees.
+requests to the backend as one batch per step (lock-step); `run_async` lets each tree move on as soon as its own
+requests return, with a bounded number in flight across all trees (what keeps a continuous-batching server full);
+`run_sequential` answers one request at a time, tree after tree (how the official code calls its server). Request
+seeds depend only on a request's place in its tree (tree seed, node, child, attempt) or, for judgments, on the
+judged text and how often it was judged afresh, never on batch order or timing. So with a backend whose answer is a
+function of the request and its seed, all three drivers build identical trees.
 
 Reference semantics (thu-coai/SPaR `src/ToT/{bfs,dfs,base,task}.py`, `src/models/get_response.py`):
 - refine: `unwrap_refine_cot` = `reply.split('[[start]]')[1].split('[[end]]')[0].strip()`. A reply without
@@ -27,9 +29,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Generator, Iterable, Literal, Sequence
+from typing import Callable, Generator, Iterable, Literal, Protocol, Sequence
 
-from evaluators.judging import get_parser, judge_messages, majority_vote, parse_refinement_lenient, refine_messages
+from evaluators.judging import (get_parser, judge_messages, majority_vote, refine_messages, unwrap_refine_cot,
+                               unwrap_refine_lenient)
 from harness.backends.base import derive_seed
 from harness.options import Fraction, NonNegativeInt, PositiveInt, option, options
 from harness.types import ChatRequest, Completion, SamplingParams
@@ -67,21 +70,26 @@ class SearchConfig:
     refine_sampling: SamplingParams = option(SamplingParams(temperature=0.7, top_p=1.0, max_new_tokens=3072),
                                              "decoding of the refinements (official: T 0.7, top-p 1.0, 3072 tokens)")
     seed: int = option(0, "base of every request seed")
+    scheduler: Literal["auto", "lockstep", "async"] = option(
+        "auto", "how the batched driver sends the trees' requests: lockstep (every tree's pending requests as one "
+                "batch per step), async (each tree moves on when its own requests return, up to the backend's "
+                "max_concurrency in flight; an in-process backend gets one request at a time), auto (async for "
+                "server backends (openai), lockstep for hf/vllm/fake); the trees are the same either way")
 
 
 def unwrap_refinement(reply: str) -> str | None:
-    """The official `unwrap_refine_cot`: None when there is no `[[start]]` (the official call raises), else the text
-    between the first and the second `[[start]]`, up to the first `[[end]]` in it, stripped (possibly empty)."""
-    if "[[start]]" not in reply:
-        return None
-    return reply.split("[[start]]")[1].split("[[end]]")[0].strip()
+    """The official `unwrap_refine_cot` (`evaluators.judging.unwrap_refine_cot`): None when there is no `[[start]]`
+    (the official call raises), else the text between the first and the second `[[start]]`, up to the first `[[end]]`
+    in it, stripped (possibly empty)."""
+    return unwrap_refine_cot(reply)
 
 
 def unwrap_refinement_lenient(reply: str) -> str | None:
-    """The official rule when the reply has `[[start]]`; else 'Refined Output:' or the whole reply (None if blank)."""
-    if "[[start]]" in reply:
-        return unwrap_refinement(reply)
-    return parse_refinement_lenient(reply)
+    """The official rule when the reply has `[[start]]`; else 'Refined Output:' or the whole reply up to the first
+    `[[end]]` (`evaluators.judging.unwrap_refine_lenient`: never keeps a marker). As with the official rule, an
+    empty refinement after `[[start]]` is "" (re-asked by the search loop), a blank reply without it None."""
+    refined = unwrap_refine_lenient(reply)
+    return refined if refined or "[[start]]" in reply else None
 
 
 REFINE_UNWRAPPERS: dict[str, Callable[[str], str | None]] = {"official": unwrap_refinement,
@@ -159,6 +167,7 @@ class _Tree:
     invalid_judgments: int = 0
     refine_requests: int = 0
     judge_requests: int = 0
+    refine_limit: int | None = None  # refine requests the tree may make in all (inference budgets); None: no limit
 
     def seed(self, *parts: object) -> int:
         return derive_seed(self.cfg.seed, self.root.key, *parts)
@@ -200,6 +209,13 @@ class _Tree:
         got: dict[int, tuple[str, str]] = {}
         while state:
             order = sorted(state)
+            if self.refine_limit is not None:  # slots past the limit are never asked (not failures)
+                allowed = max(self.refine_limit - self.refine_requests, 0)
+                for i in order[allowed:]:
+                    state.pop(i)
+                order = order[:allowed]
+                if not order:
+                    break
             requests = [ChatRequest(refine_messages(self.root.prompt, slots[i][0].response, slots[i][0].critique or ""),
                                     cfg.refine_sampling, seed=self.seed("refine", slots[i][0].id, slots[i][1],
                                                                         *state[i]))
@@ -341,9 +357,11 @@ def _dfs(tree: _Tree) -> Search:
     return tree.result(found)
 
 
-def search(root: Root, cfg: SearchConfig) -> Search:
-    """One tree search as a generator of request batches; its return value is the SearchResult."""
-    tree = _Tree(root, cfg)
+def search(root: Root, cfg: SearchConfig, refine_limit: int | None = None) -> Search:
+    """One tree search as a generator of request batches; its return value is the SearchResult. `refine_limit`
+    (inference-time decoding at a budget, never training) caps the refine requests, failed ones included: the search
+    ends when they are spent."""
+    tree = _Tree(root, cfg, refine_limit=refine_limit)
     tree.nodes.append(Node(0, None, 0, root.response, root.critique, 0.0))  # the official root_value is 0
     return (yield from (_bfs(tree) if cfg.algorithm == "bfs" else _dfs(tree)))
 
@@ -387,6 +405,49 @@ def run_sequential(searches: Iterable[Search], generate: Generate,
         if on_step:
             on_step(1, len(results))
     return results
+
+
+class Stream(Protocol):
+    """What `run_async` drives (harness.concurrent.CompletionStream): groups of requests submitted under a tag,
+    complete groups handed back as they finish."""
+
+    def submit(self, tag: int, requests: Requests) -> None: ...
+
+    def wait(self) -> list[tuple[int, Answers]]: ...
+
+
+def run_async(searches: Iterable[Search], stream: Stream,
+              on_step: Callable[[int, int], None] | None = None) -> list[SearchResult]:
+    """Each tree moves on as soon as its own pending requests are answered; the stream keeps up to its limit of
+    calls in flight across all trees. Seeds do not depend on the schedule, so the trees equal `run_batched`'s and
+    `run_sequential`'s on a backend whose answer is a function of the request and its seed."""
+    gens = list(searches)
+    results: list[SearchResult | None] = [None] * len(gens)
+    pending: dict[int, Requests] = {}
+    for i in range(len(gens)):
+        _advance(gens, i, None, pending, results)
+        if i in pending:
+            stream.submit(i, pending[i])
+    while pending:
+        answered = 0
+        for i, answers in stream.wait():
+            answered += len(pending[i])
+            _advance(gens, i, answers, pending, results)
+            if i in pending:
+                stream.submit(i, pending[i])
+        if on_step:
+            on_step(answered, sum(r is not None for r in results))
+    return results  # type: ignore[return-value]
+
+
+def resolve_scheduler(choice: str, backend: object) -> Literal["lockstep", "async"]:
+    """`auto` is `async` for a server backend (one that answers sample by sample: openai) and `lockstep` for the
+    in-process ones (hf, vllm, fake), whose own batching is what makes them fast."""
+    if choice in ("lockstep", "async"):
+        return choice  # type: ignore[return-value]
+    from harness.concurrent import server_backend
+
+    return "async" if server_backend(backend) else "lockstep"  # type: ignore[arg-type]
 
 
 def _advance(gens, i, answers, pending, results) -> None:

@@ -40,11 +40,11 @@ def make_backend(name: str, **kw: Any) -> Backend:
     if name in BACKENDS:
         return BACKENDS[name](**kw)
     if ":" in name:
-        import importlib
+        from harness.paths import import_user_module
 
         module, _, attr = name.partition(":")
         try:
-            factory = getattr(importlib.import_module(module), attr)
+            factory = getattr(import_user_module(module), attr)
         except (ImportError, AttributeError) as exc:
             raise SparError(f"--backend {name!r}: cannot import it ({exc})") from None
         return factory(**kw)

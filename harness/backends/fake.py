@@ -9,19 +9,20 @@ answers is chosen by `script` (`--set model.script=...`):
   reply without markers); anything else gets an actor answer;
 - a JSONL or YAML file of rules `{match: REGEX, reply: TEXT}` tried in order on the last user message (the first
   match answers; `reply` may use `{n}` for the sample index; no match -> the echo answer);
-- `module:function`: a Python function `(request: ChatRequest, sample_index: int) -> str`.
+- `module:function`: a Python function `(request: ChatRequest, sample_index: int) -> str`, imported from the
+  installed packages or the current directory (`tests.rewarding_fake:reply` from the project folder).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
 from pathlib import Path
 from typing import Callable, Sequence
 
 from harness.errors import SparError
+from harness.paths import import_user_module
 from harness.types import ChatRequest, Completion
 
 Reply = Callable[[ChatRequest, int], str]
@@ -106,9 +107,10 @@ def load_script(script: str) -> Reply:
     if ":" in script:
         module, _, attr = script.partition(":")
         try:
-            return getattr(importlib.import_module(module), attr)
+            return getattr(import_user_module(module), attr)
         except (ImportError, AttributeError) as exc:
-            raise SparError(f"fake backend script {script!r}: cannot import it ({exc})") from None
+            raise SparError(f"fake backend script {script!r}: cannot import it ({exc}; searched the installed "
+                            f"packages and the current directory)") from None
     raise SparError(f"fake backend script {script!r}: use echo, selfplay, a rules file (.jsonl/.yaml) or "
                     "module:function")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 from harness.backends.base import derive_seed, truncate_at_stop
@@ -11,13 +12,59 @@ from harness.models import ResolvedModel
 from harness.types import ChatRequest, Completion
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+#: `batch_size: auto`: on CPU the batch spar always used; on CUDA chosen from free memory within these bounds
+CPU_BATCH = 8
+AUTO_MAX_BATCH = 256  # one H200, SmolLM2-135M judging: 1,636 tok/s against 652 at 64 (the largest size measured)
+AUTO_MEMORY_FRACTION = 0.5  # of the memory free after loading the weights (the rest: allocator slack, other stages)
+AUTO_SEQUENCE_TOKENS = 4096  # prompt + new tokens a sequence is sized for
+
+
+@dataclass(frozen=True)
+class BatchChoice:
+    """The generation batch and why (recorded by `describe()`)."""
+
+    size: int
+    source: str  # "explicit" | "auto: cpu" | "auto: free memory"
+    free_bytes: int | None = None
+    bytes_per_sequence: int | None = None
+    sequence_tokens: int | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def bytes_per_sequence(config, dtype_bytes: int, tokens: int = AUTO_SEQUENCE_TOKENS) -> int:
+    """GPU memory one sequence of `tokens` needs while generating: its key/value cache (2 x layers x KV heads x head
+    dim per token), the float32 logits of a step, and one MLP activation of its prefill."""
+    layers = getattr(config, "num_hidden_layers", None) or 32
+    heads = getattr(config, "num_attention_heads", None) or 32
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    hidden = getattr(config, "hidden_size", None) or 4096
+    head_dim = getattr(config, "head_dim", None) or hidden // heads
+    inner = getattr(config, "intermediate_size", None) or 4 * hidden
+    vocab = getattr(config, "vocab_size", None) or 32000
+    return 2 * layers * kv_heads * head_dim * dtype_bytes * tokens + 4 * vocab + inner * tokens * dtype_bytes
+
+
+def choose_batch_size(requested: int | str, device: str, free_bytes: int | None = None,
+                      per_sequence: int | None = None, fraction: float = AUTO_MEMORY_FRACTION,
+                      largest: int = AUTO_MAX_BATCH) -> BatchChoice:
+    """The generation batch: an explicit number as given; `auto` is `CPU_BATCH` off CUDA, and on CUDA the largest
+    power of two whose sequences fit in `fraction` of the free memory, at most `largest` (at least 1)."""
+    if requested != "auto":
+        return BatchChoice(int(requested), "explicit")
+    if not str(device).startswith("cuda") or not free_bytes or not per_sequence:
+        return BatchChoice(CPU_BATCH, "auto: cpu")
+    fits = max(1, min(largest, int(free_bytes * fraction) // per_sequence))
+    return BatchChoice(1 << (fits.bit_length() - 1), "auto: free memory", free_bytes, per_sequence,
+                       AUTO_SEQUENCE_TOKENS)
 
 
 class HFBackend:
     name = "hf"
 
-    def __init__(self, model: ResolvedModel, dtype: str = "auto", device: str = "auto", batch_size: int = 8,
-                 share_prefill: bool = True):
+    def __init__(self, model: ResolvedModel, dtype: str = "auto", device: str = "auto",
+                 batch_size: int | str = "auto", share_prefill: bool = True):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -29,20 +76,21 @@ class HFBackend:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
-        self.model_ref, self.device, self.dtype, self.batch_size = model, device, dtype, batch_size
+        self.model_ref, self.device, self.dtype, self._torch = model, device, dtype, torch
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model.path)
             self.model = AutoModelForCausalLM.from_pretrained(model.path, dtype=getattr(torch, dtype)).to(device)
         except (OSError, ValueError) as exc:
             raise SparError(f"--model {model.spec}: cannot load it with transformers: {str(exc).splitlines()[0]}") from None
         self.model.eval()
+        self.batch = self._choose_batch(batch_size)
+        self.batch_size = self.batch.size
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.has_chat_template = bool(self.tokenizer.chat_template)
         self.share_prefill = share_prefill
         self.identity = f"{model.identity}|dtype={dtype}"
-        self._torch = torch
 
     def render(self, request: ChatRequest) -> str:
         messages = request.messages_as_dicts()
@@ -53,7 +101,16 @@ class HFBackend:
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model_ref.to_dict(), "dtype": self.dtype, "device": self.device,
-                "batch_size": self.batch_size, "chat_template": self.has_chat_template}
+                "batch_size": self.batch_size, "batch": self.batch.to_dict(), "chat_template": self.has_chat_template}
+
+    def _choose_batch(self, requested: int | str) -> BatchChoice:
+        """`choose_batch_size` with this device's free memory (after the weights are loaded) and this model's shape."""
+        if requested != "auto" or not self.device.startswith("cuda"):
+            return choose_batch_size(requested, self.device)
+        torch = self._torch
+        free, _ = torch.cuda.mem_get_info(torch.device(self.device))
+        per_seq = bytes_per_sequence(self.model.config, torch.finfo(getattr(torch, self.dtype)).bits // 8)
+        return choose_batch_size(requested, self.device, free, per_seq)
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[list[Completion]]:
         # Requests sharing sampling settings go through generate() together; per-batch seeds depend only on the
@@ -149,7 +206,14 @@ class HFBackend:
         return next((name for name in ("cache", "past_key_values") if name in params), None)
 
     def close(self) -> None:
+        """Drop the weights; on CUDA also hand the allocator's cached blocks back, so the next stage (training, a
+        server) finds the memory free."""
         self.model = None
+        if str(self.device).startswith("cuda"):
+            import gc
+
+            gc.collect()
+            self._torch.cuda.empty_cache()
 
 
 def _as_list(value) -> list:

@@ -440,6 +440,16 @@ class OpenAIBackend:
                 self._live.shut_down()
         return results  # type: ignore[return-value]
 
+    def sample(self, request: ChatRequest, index: int, abort: threading.Event | None = None) -> Completion:
+        """Sample `index` of `request` on its own (one HTTP request, seed = request seed + index, with the retries
+        and fail-over of `generate`): what `generate` makes for it, for callers that keep their own requests in
+        flight (`harness.concurrent`). Setting `abort` stops it."""
+        return self._one(request, index, abort)
+
+    def interrupt(self) -> None:
+        """Wake every request blocked on a socket (they fail): a caller stopping the samples it has in flight."""
+        self._live.shut_down()
+
     def close(self) -> None:
         for server in self._servers:
             server.client.close()

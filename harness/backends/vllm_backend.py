@@ -27,6 +27,7 @@ class VLLMBackend:
         except ImportError:
             pass
         self._vllm = vllm
+        self.released: list[str] | None = None  # the steps close() took to give the GPU back
         self.model_ref, self.dtype, self.batch_size = model, dtype, batch_size
         self.tp, self.dp = tensor_parallel_size, data_parallel_size
         extra = {"data_parallel_size": data_parallel_size} if data_parallel_size > 1 else {}
@@ -39,8 +40,11 @@ class VLLMBackend:
         return self.tokenizer.apply_chat_template(request.messages_as_dicts(), tokenize=False, add_generation_prompt=True)
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": self.model_ref.to_dict(), "dtype": self.dtype,
-                "tensor_parallel_size": self.tp, "data_parallel_size": self.dp, "vllm": self._vllm.__version__}
+        out = {"backend": self.name, "model": self.model_ref.to_dict(), "dtype": self.dtype,
+               "tensor_parallel_size": self.tp, "data_parallel_size": self.dp, "vllm": self._vllm.__version__}
+        if self.released is not None:
+            out["released"] = self.released
+        return out
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[list[Completion]]:
         params = [self._vllm.SamplingParams(n=r.n, temperature=r.sampling.temperature, top_p=r.sampling.top_p,
@@ -53,4 +57,50 @@ class VLLMBackend:
                  for o in out.outputs] for out in outs]
 
     def close(self) -> None:
-        self.llm = None
+        """Give the GPU back: shut the engine down (its worker processes exit), destroy vLLM's model-parallel and
+        distributed state, collect garbage and empty torch's CUDA cache. Dropping the reference alone leaves the
+        memory allocated until the process exits (vllm-project/vllm issues 1908, 3281, 16543). What was done is
+        kept in `released` (and shown by `describe()`)."""
+        if self.llm is None:
+            return
+        llm, self.llm, self.tokenizer = self.llm, None, None
+        self.released = release_engine(llm, self._vllm)
+
+
+def release_engine(llm, vllm_module) -> list[str]:
+    """Shut a `vllm.LLM` down and free what it held; returns the steps taken (each skipped where this vLLM
+    version lacks it)."""
+    import gc
+
+    done: list[str] = []
+    engine = getattr(llm, "llm_engine", None)
+    for owner, label in ((llm, "LLM.shutdown"), (engine, "llm_engine.shutdown"),
+                         (getattr(engine, "engine_core", None), "llm_engine.engine_core.shutdown")):
+        shutdown = getattr(owner, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+            done.append(label)
+            break
+    del llm, engine
+    try:
+        from vllm.distributed import parallel_state
+    except ImportError:
+        parallel_state = getattr(getattr(vllm_module, "distributed", None), "parallel_state", None)
+    for name in ("destroy_model_parallel", "destroy_distributed_environment"):
+        fn = getattr(parallel_state, name, None)
+        if callable(fn):
+            fn()
+            done.append(name)
+    gc.collect()
+    done.append("gc.collect")
+    try:
+        import torch
+    except ImportError:
+        return done
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+        done.append("torch.distributed.destroy_process_group")
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        done.append("torch.cuda.empty_cache")
+    return done

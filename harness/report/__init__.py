@@ -6,8 +6,10 @@ two runs, figures, and the regression gate. The commands are `spar tables`, `spa
 - `layout`: table and figure layouts from `results/paper/tables.yaml` (no benchmark is named in code);
 - `cells`: measured values with seeded bootstrap intervals over each benchmark's units (`CellMaker`);
 - `tables`, `render`: the tables and their Markdown / LaTeX (booktabs) / CSV / terminal forms;
-- `plots`: per-iteration and inference-scaling figures (matplotlib, PNG and SVG);
-- `compare`: `compare_runs` (paired bootstrap, McNemar, verdict; refuses runs on different data or scorers);
+- `plots`: per-iteration, inference-scaling and score-against-tokens figures (matplotlib, PNG and SVG);
+- `costs`: the compute table (tokens, seconds, GPU-seconds per method and iteration, from the `compute` records);
+- `compare`: `compare_runs` (paired bootstrap interval, per row McNemar / clustered McNemar / bootstrap test,
+  Holm-corrected verdicts; refuses runs on different data or scorers);
 - `regress`: `check` a run against a stored baseline, `write_baseline`.
 
 The statistics are `harness.stats` (generic) and `evaluators.uncertainty` (per benchmark).

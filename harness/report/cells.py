@@ -53,6 +53,17 @@ class Draws:
     values: np.ndarray | None = None
 
 
+def _unlike(a: Run, b: Run, bench: str) -> str:
+    """Why two runs' values of `bench` cannot be subtracted ("" when they can): different data (checksums, hub
+    ids; a subset of the same data is fine, it is paired over the shared units) or different scorer settings."""
+    if a.data_identity(bench) != b.data_identity(bench):
+        return "the runs scored different data"
+    records = uncertainty.records_for(bench)
+    if records.scorer_identity(a.scorer(bench)) != records.scorer_identity(b.scorer(bench)):
+        return "the runs used different scorer settings"
+    return ""
+
+
 class CellMaker:
     """Computes cells for runs, caching the draws of each (run, benchmark, metric)."""
 
@@ -138,7 +149,8 @@ class CellMaker:
 
     def difference(self, base: Run, other: Run, column: Column, columns: tuple[Column, ...] = ()) -> Cell:
         """other - base for one column: a paired bootstrap over the units both runs scored when they share them
-        (same data), else the difference of independent resamples; the value is None when either lacks it."""
+        (same data), else the difference of independent resamples; the value is None when either lacks it, and
+        None with a note when the runs scored different data or with different scorer settings."""
         if column.mean_of:
             a, b = self._mean_cell(base, column, columns), self._mean_cell(other, column, columns)
             if a.value is None or b.value is None:
@@ -156,6 +168,9 @@ class CellMaker:
             cell.note = "different metrics"
             return cell
         bench, metric = wa
+        unlike = _unlike(base, other, bench)
+        if unlike:
+            return Cell(None, benchmark=bench, metric=metric, note=f"no difference: {unlike}", difference=True)
         if not (base.has_samples(bench) and other.has_samples(bench)):
             cell.note = "no samples.jsonl: no interval"
             return cell

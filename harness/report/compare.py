@@ -1,5 +1,13 @@
 """`spar compare RUN_A RUN_B`: two runs paired on the same prompts, per metric: A, B, B − A with its paired
-bootstrap interval and p-value, McNemar's test for accuracies over right/wrong outcomes, and a verdict.
+bootstrap interval, one paired test that decides the verdict, and the verdict after Holm's correction over all
+the metrics compared.
+
+The test of each row depends on the metric's unit of independence (`evaluators.uncertainty.test_choice`): McNemar
+where one right/wrong outcome is one independent unit (IFEval prompt-level accuracy, refinement items), Obuchowski's
+clustered McNemar where outcomes are clustered within units (IFEval instructions within prompts, LLMBar judgments
+within pairs), else the paired bootstrap over the units (means over strata, F1, FollowBench). The rows' p-values are
+Holm-adjusted as one family, so the chance that the overall line names any difference between two runs of one
+distribution stays at most alpha (tests/test_compare.py simulates it).
 
 Runs are comparable only when they scored the same data (sha256, or hub id and fingerprint) with the same scorer
 settings (and, for judged benchmarks, the same judge); otherwise `check_comparable` refuses, naming what differs.
@@ -15,12 +23,20 @@ from dataclasses import dataclass
 from evaluators import evaluator_class, uncertainty
 from harness.errors import SparError
 from harness.report.runs import Run, find_metric
-from harness.stats import DEFAULT_RESAMPLES, mcnemar
+from harness.stats import A_BETTER, B_BETTER, DEFAULT_RESAMPLES, NO_DIFFERENCE, clustered_mcnemar, holm, mcnemar
+
+#: how the rows' p-values are corrected for testing several metrics at once
+CORRECTION = "holm"
 
 
 @dataclass
 class Comparison:
-    """One metric of one benchmark compared (fractions; difference B - A)."""
+    """One metric of one benchmark compared (fractions; difference B - A).
+
+    `low`/`high` is the paired bootstrap interval of the difference over `n` units (`unit`), `p_bootstrap` its
+    p-value; `test` names the test that decides the verdict and `p` is its p-value (`outcomes`: the number of
+    right/wrong outcomes it used, for McNemar-type tests); `p_holm` is `p` after Holm's correction over all the
+    compared metrics, and `verdict` compares `p_holm` with alpha."""
 
     benchmark: str
     metric: str
@@ -33,8 +49,11 @@ class Comparison:
     n: int
     unit: str
     verdict: str
-    mcnemar_p: float | None = None
-    mcnemar_method: str = ""
+    test: str = ""
+    p_bootstrap: float | None = None
+    p_holm: float | None = None
+    outcomes: int | None = None
+    outcome_unit: str = ""
 
     def to_dict(self) -> dict:
         """The comparison as JSON-ready fields."""
@@ -114,43 +133,82 @@ def resolve_metrics(a: Run, b: Run, wanted: list[str] | None) -> list[tuple[str,
     return list(dict.fromkeys(out))
 
 
+def _test(bench: str, metric: str, a_samples: list[dict], b_samples: list[dict], intersect: bool,
+          bootstrap_p: float) -> tuple[str, float, int | None, str]:
+    """(test name, p, outcomes, outcome unit) of the paired test that decides `metric`'s verdict."""
+    choice = uncertainty.test_choice(bench, metric)
+    try:
+        if choice.test == uncertainty.MCNEMAR:
+            ya, yb = uncertainty.paired_correct(bench, a_samples, b_samples, metric, intersect)
+            mc = mcnemar(ya, yb)
+            return f"McNemar ({'exact' if mc.method.startswith('exact') else 'chi-square'})", mc.p, mc.n, \
+                choice.outcome
+        if choice.test == uncertainty.CLUSTERED:
+            ca, cb = uncertainty.paired_clusters(bench, a_samples, b_samples, metric, intersect)
+            res = clustered_mcnemar(ca, cb)
+            return uncertainty.CLUSTERED, res.p, res.outcomes, choice.outcome
+    except SparError:
+        pass  # no right/wrong outcomes (e.g. a non-binary per-sample score): the bootstrap decides
+    return uncertainty.BOOTSTRAP, bootstrap_p, None, ""
+
+
+def compare_samples(bench: str, metric: str, a_samples: list[dict], b_samples: list[dict],
+                    settings: dict | None = None, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                    alpha: float = 0.05, intersect: bool = False) -> Comparison:
+    """One metric of one benchmark compared from two runs' per-sample records, before any correction (the verdict
+    compares the test's own p with alpha; `adjust` applies Holm's correction to a family of comparisons)."""
+    res = uncertainty.compare(bench, a_samples, b_samples, metric, n_resamples, seed, alpha, intersect=intersect,
+                              **(settings or {}))
+    test, p, outcomes, outcome_unit = _test(bench, metric, a_samples, b_samples, intersect, res.p)
+    unit = uncertainty.records_for(bench).unit
+    comp = Comparison(bench, metric, res.a, res.b, res.diff, res.low, res.high, p, res.n, unit, NO_DIFFERENCE,
+                      test, res.p, None, outcomes, outcome_unit)
+    comp.verdict = _verdict(comp.diff, p, alpha)
+    return comp
+
+
+def _verdict(diff: float, p: float, alpha: float) -> str:
+    if not p < alpha or diff == 0 or diff != diff:
+        return NO_DIFFERENCE
+    return B_BETTER if diff > 0 else A_BETTER
+
+
+def adjust(results: list[Comparison], alpha: float = 0.05) -> list[Comparison]:
+    """Holm's correction over the whole family: sets each row's `p_holm` and its verdict (p_holm < alpha)."""
+    for comp, adjusted in zip(results, holm([r.p for r in results])):
+        comp.p_holm = adjusted
+        comp.verdict = _verdict(comp.diff, adjusted, alpha)
+    return results
+
+
 def compare_runs(a: Run, b: Run, metrics: list[str] | None = None, n_resamples: int = DEFAULT_RESAMPLES,
                  seed: int = 0, alpha: float = 0.05, intersect: bool = False) -> list[Comparison]:
-    """Every requested metric of the shared benchmarks compared, after `check_comparable`."""
+    """Every requested metric of the shared benchmarks compared, after `check_comparable`, with Holm-adjusted
+    verdicts over all of them."""
     pairs = resolve_metrics(a, b, metrics)
     for bench in dict.fromkeys(x for x, _ in pairs):
         check_comparable(a, b, bench)
     out = []
     for bench, metric in pairs:
-        rec = uncertainty.records_for(bench)
-        settings = rec.settings(a.metrics[bench], a.scorer(bench))
-        res = uncertainty.compare(bench, a.samples(bench), b.samples(bench), metric, n_resamples, seed, alpha,
-                                  intersect=intersect, **settings)
-        comp = Comparison(bench, metric, res.a, res.b, res.diff, res.low, res.high, res.p, res.n, rec.unit,
-                          res.verdict)
-        if rec.outcome_metric(metric):
-            try:
-                ya, yb = uncertainty.paired_correct(bench, a.samples(bench), b.samples(bench), metric, intersect)
-                mc = mcnemar(ya, yb)
-                comp.mcnemar_p, comp.mcnemar_method = mc.p, mc.method
-            except SparError:
-                pass
-        out.append(comp)
-    return out
+        settings = uncertainty.records_for(bench).settings(a.metrics[bench], a.scorer(bench))
+        out.append(compare_samples(bench, metric, a.samples(bench), b.samples(bench), settings, n_resamples, seed,
+                                   alpha, intersect))
+    return adjust(out, alpha)
 
 
-def overall_verdict(results: list[Comparison]) -> str:
-    """One line: which run the significant differences favour."""
-    better_a = [r for r in results if r.verdict.startswith("A")]
-    better_b = [r for r in results if r.verdict.startswith("B")]
+def overall_verdict(results: list[Comparison], alpha: float = 0.05) -> str:
+    """One line: which run the significant differences favour, after Holm's correction over the metrics."""
+    better_a = [r for r in results if r.verdict == A_BETTER]
+    better_b = [r for r in results if r.verdict == B_BETTER]
+    family = f"Holm-adjusted over {len(results)} metric{'s' if len(results) != 1 else ''}, alpha {alpha:g}"
     if not better_a and not better_b:
-        return "no significant difference on any metric"
+        return f"no significant difference on any metric ({family})"
     parts = []
     if better_b:
         parts.append(f"B better on {len(better_b)}")
     if better_a:
         parts.append(f"A better on {len(better_a)}")
-    return ", ".join(parts) + f" of {len(results)} metrics"
+    return ", ".join(parts) + f" of {len(results)} metrics ({family})"
 
 
 def comparison_table(results: list[Comparison], a: Run, b: Run, alpha: float = 0.05):
@@ -160,16 +218,19 @@ def comparison_table(results: list[Comparison], a: Run, b: Run, alpha: float = 0
 
     level = round(100 * (1 - alpha))
     table = Table(title=f"A = {a.label}  ({a.path})\nB = {b.label}  ({b.path})",
-                  caption=f"percent; B − A with its paired bootstrap {level}% CI and two-sided p over the same "
-                          "units; McNemar on per-unit right/wrong outcomes")
+                  caption=f"percent; B − A with its paired bootstrap {level}% CI over the units; p of the row's "
+                          f"test (McNemar where one outcome is one unit, Obuchowski's clustered McNemar for "
+                          f"outcomes clustered within units, else the paired bootstrap); verdict: Holm-adjusted p "
+                          f"< {alpha:g} over the {len(results)} metrics")
     for col, justify in (("benchmark", "left"), ("metric", "left"), ("A", "right"), ("B", "right"),
-                         ("B − A", "right"), (f"{level}% CI", "right"), ("p", "right"), ("McNemar p", "right"),
-                         ("n", "right"), ("verdict", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+                         ("B − A", "right"), (f"{level}% CI", "right"), ("unit", "right"), ("test", "left"),
+                         ("p", "right"), ("Holm p", "right"), ("verdict", "left")):
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in results:
-        style = "green" if r.verdict.startswith("B") else "red" if r.verdict.startswith("A") else ""
+        style = "green" if r.verdict == B_BETTER else "red" if r.verdict == A_BETTER else ""
+        unit = (f"{r.outcomes} {r.outcome_unit}s in " if r.outcome_unit and r.outcome_unit != r.unit and
+                r.outcomes is not None else "") + f"{r.n} {r.unit}s"
         table.add_row(r.benchmark, r.metric, f"{100 * r.a:.1f}", f"{100 * r.b:.1f}", f"{100 * r.diff:+.1f}",
-                      f"[{100 * r.low:+.1f}, {100 * r.high:+.1f}]", f"{r.p:.3g}",
-                      "–" if r.mcnemar_p is None else f"{r.mcnemar_p:.3g}", f"{r.n} {r.unit}s",
-                      Text(r.verdict, style=style))
+                      f"[{100 * r.low:+.1f}, {100 * r.high:+.1f}]", unit, r.test, f"{r.p:.3g}",
+                      "–" if r.p_holm is None else f"{r.p_holm:.3g}", Text(r.verdict, style=style))
     return table

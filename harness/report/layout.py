@@ -13,7 +13,7 @@ from harness.paper import paper_dir
 
 LAYOUT_FILE = "tables.yaml"
 TABLE_KINDS = ("rows", "ablation")
-PLOT_KINDS = ("iterations", "scaling")
+PLOT_KINDS = ("iterations", "scaling", "compute")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,12 @@ class TableLayout:
     kind: str = "rows"
     #: benchmarks whose names start with this (e.g. "lm-eval:") and that no column names get a column of their own
     extra_columns: str = ""
+    #: how the paper measured the table: {benchmark: {scorer setting (dotted path in the record's `scorer`): value
+    #: or [values]}}; a run scored otherwise gets no published row and no difference
+    paper_setting: dict = field(default_factory=dict)
+    #: ablation tables: {method or ablation name: the published row's `model` ("w/o Tree Search"), or null for an
+    #: ablation the paper does not report (shown, labelled as not in the paper)}
+    ablation_rows: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class Layout:
     tables: tuple[TableLayout, ...]
     plots: tuple[PlotLayout, ...]
     path: Path
+    #: units of each benchmark's full data set ({ifeval: 541, ...}): runs on fewer get no published row
+    full_data: dict = field(default_factory=dict)
 
     def table(self, table_id: str) -> TableLayout:
         """The table with this id (a one-line error naming the known ids otherwise)."""
@@ -105,6 +113,15 @@ def _column(raw: Any, where: str) -> Column:
     return Column(label, candidates, str(paper) if paper else None)
 
 
+def _mapping(raw: dict, key: str, where: str) -> dict:
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SparError(f"{where}: `{key}` must be a mapping")
+    return dict(value)
+
+
 def load_layout(path: str | Path | None = None) -> Layout:
     """The layouts in `path` (default: `tables.yaml` in the paper folder)."""
     import yaml
@@ -133,7 +150,8 @@ def load_layout(path: str | Path | None = None) -> Layout:
         tables.append(TableLayout(str(raw["id"]), str(raw.get("title", f"Table {raw['id']}")),
                                   tuple(_list(raw.get("paper"))), tuple(str(r) for r in _list(raw.get("roles"))),
                                   columns, dict(raw.get("partner") or {}), kind,
-                                  str(raw.get("extra_columns") or "")))
+                                  str(raw.get("extra_columns") or ""),
+                                  _mapping(raw, "paper_setting", where), _mapping(raw, "ablation_rows", where)))
     plots = []
     for i, raw in enumerate(data.get("plots") or []):
         where = f"{path}: plots[{i}]"
@@ -144,4 +162,8 @@ def load_layout(path: str | Path | None = None) -> Layout:
         plots.append(PlotLayout(str(raw["id"]), str(raw.get("title", raw["id"])), raw["kind"],
                                 tuple(_column(c, where) for c in raw.get("panels") or []), str(raw.get("role", "")),
                                 dict(raw.get("paper") or {})))
-    return Layout(tuple(tables), tuple(plots), path)
+    full = _mapping(data, "full_data", str(path))
+    for bench, count in full.items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise SparError(f"{path}: full_data.{bench}: expected a number of units, got {count!r}")
+    return Layout(tuple(tables), tuple(plots), path, full)

@@ -3,8 +3,12 @@
 - `iterations`: one line per method (experiment) over self-play iterations, one panel per metric, 95% bootstrap
   intervals as error bars, the published rows of the paper model as hollow reference markers and its base model
   as a dotted line (paper Figure 3 for the actor; the refiner's LLMBar accuracy likewise);
-- `scaling`: a metric against the number of generations per prompt for runs whose record has a decode strategy
-  and budget, one line per strategy (paper Figure 5), with the published numbers as reference lines.
+- `scaling`: a metric against the generations per prompt each run actually spent (its record's
+  `decode.generations_per_prompt`; the budget for records without it), one line per strategy (paper Figure 5), a
+  point that spent less than its budget labelled with it, and the published numbers as reference lines;
+- `compute`: a metric against the completion tokens each method's data stages generated through each iteration
+  (from the iteration records' `compute` entries), one line per experiment, so methods can be compared at equal
+  generation compute (iteration 0, the starting model, at 0 tokens).
 
 A figure without runs to draw is skipped (`make_plots` returns what it wrote and why it skipped the others).
 matplotlib is imported only here, with the file-only Agg backend.
@@ -128,6 +132,14 @@ def iterations_plot(runs: list[Run], plot: PlotLayout, maker: CellMaker, paper_m
     return paths, ""
 
 
+def _spent(run: Run, column: Column) -> tuple[float, int]:
+    """(generations per prompt the run spent on the column's benchmark, its budget): the spent number comes from
+    the record (`decode.generations_per_prompt`); records without it (greedy, older runs) count the budget."""
+    _, budget = run.decode  # type: ignore[misc]
+    spent = next((s for s in map(run.decode_spent, column.benchmarks) if s is not None), None)
+    return (float(budget) if spent is None else spent), budget
+
+
 def scaling_plot(runs: list[Run], plot: PlotLayout, maker: CellMaker, paper_model: str,
                  folder: Path) -> tuple[list[Path], str]:
     """An inference-scaling figure: (files written, why it was skipped or '')."""
@@ -148,14 +160,19 @@ def scaling_plot(runs: list[Run], plot: PlotLayout, maker: CellMaker, paper_mode
     for ax, column in zip(axes, panels):
         xs_all = []
         for label, group in sorted(groups.items()):
-            points = sorted((r.decode[1], _series_point(maker, r, column)) for r in group  # type: ignore[index]
+            points = sorted((*_spent(r, column), _series_point(maker, r, column)) for r in group
                             if _series_point(maker, r, column) is not None)
             if not points:
                 continue
-            xs = [x for x, _ in points]
+            xs = [x for x, _, _ in points]
             xs_all += xs
-            ax.errorbar(xs, [p[0] for _, p in points], yerr=[[p[1] for _, p in points], [p[2] for _, p in points]],
+            ax.errorbar(xs, [p[0] for _, _, p in points], yerr=[[p[1] for _, _, p in points],
+                                                                [p[2] for _, _, p in points]],
                         marker="o", capsize=3, label=label)
+            for x, budget, point in points:  # a point that spent less than its budget names the budget
+                if x < budget:
+                    ax.annotate(f"budget {budget}", (x, point[0]), textcoords="offset points", xytext=(4, -10),
+                                fontsize=6, color="0.35")
         for spec in plot.paper.get("points") or []:
             row = next((r for r in paper_rows if r["method"] == spec.get("method")
                         and (spec.get("iteration") is None or r["iteration"] == spec["iteration"])), None)
@@ -171,10 +188,47 @@ def scaling_plot(runs: list[Run], plot: PlotLayout, maker: CellMaker, paper_mode
         if xs_all and max(xs_all) / max(min(xs_all), 1) >= 8:
             ax.set_xscale("log", base=2)
         if xs_all:
-            ticks = sorted(set(xs_all) | {1})
-            ax.set_xticks(ticks, [str(x) for x in ticks])
+            ticks = sorted({round(x, 1) for x in xs_all} | {1})
+            ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
             ax.minorticks_off()
-        ax.set_xlabel("generations per prompt (decode budget)")
+        ax.set_xlabel("generations per prompt (spent, at most the decode budget)")
+        ax.set_ylabel(column.label)
+        ax.grid(alpha=0.3)
+        _legend(ax)
+    fig.tight_layout()
+    paths = _save(fig, folder, plot.id)
+    plt.close(fig)
+    return paths, ""
+
+
+def compute_plot(runs: list[Run], plot: PlotLayout, maker: CellMaker, paper_model: str,
+                 folder: Path) -> tuple[list[Path], str]:
+    """Score against generated tokens per method: (files written, why it was skipped or '')."""
+    chosen = [(r, r.experiment.generated_tokens_through()) for r in runs  # type: ignore[union-attr]
+              if r.experiment is not None and r.role == plot.role]
+    chosen = [(r, x) for r, x in chosen if x is not None]
+    panels = [c for c in plot.panels if any(maker.has(r, c) for r, _ in chosen)]
+    if not panels:
+        return [], f"{plot.id}: no experiment whose records hold compute entries and {plot.role} evaluations of " + \
+            ", ".join(c.label for c in plot.panels)
+    plt = _pyplot()
+    fig, axes = _panels(plt, len(panels), plot.title)
+    by_experiment: dict[str, list[tuple[Run, int]]] = defaultdict(list)
+    for run, tokens in chosen:
+        label = run.experiment.title + (f" ({run.model})" if run.model else "")  # type: ignore[union-attr]
+        by_experiment[label].append((run, tokens))
+    for ax, column in zip(axes, panels):
+        for label, group in sorted(by_experiment.items()):
+            points = sorted((tokens, run.iteration or 0, _series_point(maker, run, column)) for run, tokens in group
+                            if _series_point(maker, run, column) is not None)
+            if not points:
+                continue
+            ax.errorbar([x for x, _, _ in points], [p[0] for _, _, p in points],
+                        yerr=[[p[1] for _, _, p in points], [p[2] for _, _, p in points]], marker="o", capsize=3,
+                        label=label)
+            for x, t, p in points:
+                ax.annotate(f"it{t}", (x, p[0]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_xlabel("completion tokens generated by the method's data stages, iterations 1..t")
         ax.set_ylabel(column.label)
         ax.grid(alpha=0.3)
         _legend(ax)
@@ -189,7 +243,7 @@ def make_plots(runs: list[Run], layout: Layout, maker: CellMaker, paper_model: s
     """Every figure of the layout that has runs to draw: (files written, reasons for the figures skipped)."""
     written, skipped = [], []
     for plot in layout.plots:
-        draw = iterations_plot if plot.kind == "iterations" else scaling_plot
+        draw = {"iterations": iterations_plot, "compute": compute_plot}.get(plot.kind, scaling_plot)
         paths, why = draw(runs, plot, maker, paper_model, folder)
         written += paths
         if why:

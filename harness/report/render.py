@@ -42,12 +42,39 @@ def _measured_columns(t: Table) -> list[int]:
                    for r in t.rows)]
 
 
-def rich_tables(tables: list[Table]):
-    """rich renderables, one per table: only the columns with measured values (the files have all), intervals
-    under the values."""
-    from rich.table import Table as RichTable
-    from rich.text import Text
+#: printed width of the row-label column (rich's borders and padding included)
+ROW_COLUMN = 34 + 3
 
+
+def _column_width(t: Table, i: int) -> int:
+    """Printed width of column `i` (its widest line, header included, plus rich's padding and border)."""
+    lines = [t.columns[i]]
+    for row in t.rows:
+        lines += cell_text(row.cells[i], row.kind).split(" [", 1)
+    return max(len(x) for x in lines) + 3
+
+
+def column_chunks(t: Table, keep: list[int], width: int | None) -> list[list[int]]:
+    """`keep` split into consecutive parts that each fit `width` characters beside the row labels (one part when
+    `width` is None or everything fits), so no column is cut or dropped on a narrow or non-terminal output."""
+    if not width:
+        return [keep]
+    chunks: list[list[int]] = [[]]
+    used = ROW_COLUMN
+    for i in keep:
+        w = _column_width(t, i)
+        if chunks[-1] and used + w > width:
+            chunks.append([])
+            used = ROW_COLUMN
+        chunks[-1].append(i)
+        used += w
+    return chunks
+
+
+def rich_tables(tables: list[Table], width: int | None = None):
+    """rich renderables: only the columns with measured values (the files have all), intervals under the values.
+    With `width` (the console's), a table wider than that is stacked: printed in parts of whole columns, each
+    with the row labels, so every column shows whatever the output."""
     out = []
     for t in tables:
         keep = _measured_columns(t)
@@ -55,28 +82,39 @@ def rich_tables(tables: list[Table]):
         if len(keep) < len(t.columns):
             caption.append(f"not measured (in the files only): "
                            f"{', '.join(c for i, c in enumerate(t.columns) if i not in keep)}")
-        rt = RichTable(title=t.title, caption="\n".join(caption))
-        rt.add_column("row", overflow="fold", min_width=22, max_width=34)
-        for i in keep:
-            rt.add_column(t.columns[i], justify="right")
-        for n, row in enumerate(t.rows):
-            if row.kind == MEASURED and n:
-                rt.add_section()
-            style = {MEASURED: "bold", PAPER: "dim", DELTA: ""}[row.kind]
-            cells = []
-            for i in keep:
-                cell = row.cells[i]
-                if row.kind == MEASURED and isinstance(cell, Cell) and cell.value is not None and cell.has_ci:
-                    value, _, ci = cell_text(cell, row.kind).partition(" ")
-                    cells.append(Text.assemble((value, style), "\n", (ci, "dim")))
-                elif row.kind == DELTA and cell is not None:
-                    cells.append(Text(cell_text(cell, row.kind),
-                                      style="green" if cell > 0 else "red" if cell < 0 else ""))
-                else:
-                    cells.append(Text(cell_text(cell, row.kind), style=style))
-            rt.add_row(Text(row.label, style=style), *cells)
-        out.append(rt)
+        chunks = column_chunks(t, keep, width)
+        for n, chunk in enumerate(chunks):
+            title = t.title if len(chunks) == 1 else f"{t.title} (part {n + 1} of {len(chunks)})"
+            out.append(_rich_table(t, chunk, title, "\n".join(caption) if n == len(chunks) - 1 else None))
     return out
+
+
+def _rich_table(t: Table, keep: list[int], title: str, caption: str | None):
+    """One rich table of the columns `keep` of `t`."""
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    rt = RichTable(title=title, caption=caption)
+    rt.add_column("row", overflow="fold", min_width=22, max_width=34)
+    for i in keep:
+        rt.add_column(t.columns[i], justify="right", no_wrap=True)
+    for n, row in enumerate(t.rows):
+        if row.kind == MEASURED and n:
+            rt.add_section()
+        style = {MEASURED: "bold", PAPER: "dim", DELTA: ""}[row.kind]
+        cells = []
+        for i in keep:
+            cell = row.cells[i]
+            if row.kind == MEASURED and isinstance(cell, Cell) and cell.value is not None and cell.has_ci:
+                value, _, ci = cell_text(cell, row.kind).partition(" ")
+                cells.append(Text.assemble((value, style), "\n", (ci, "dim")))
+            elif row.kind == DELTA and cell is not None:
+                cells.append(Text(cell_text(cell, row.kind),
+                                  style="green" if cell > 0 else "red" if cell < 0 else ""))
+            else:
+                cells.append(Text(cell_text(cell, row.kind), style=style))
+        rt.add_row(Text(row.label, style=style), *cells)
+    return rt
 
 
 def _caption(t: Table) -> list[str]:

@@ -51,6 +51,29 @@ class Experiment:
     iteration: int
     config: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
+    stages: dict = field(default_factory=dict)  # the iteration record's stages (their `compute` entries)
+
+    @property
+    def compute(self) -> dict:
+        """This iteration's compute by kind of stage (harness.compute.iteration_compute); zeros in older records."""
+        from harness.compute import iteration_compute
+
+        return iteration_compute(self.stages)
+
+    def generated_tokens_through(self) -> int | None:
+        """Completion tokens the method's data stages generated in iterations 1..this one (generated now plus read
+        from the cache: what the data cost), from every iter_<k>/record.json of the experiment; None when a record
+        holds no compute entries (written before they existed)."""
+        from harness.compute import iteration_compute
+
+        total = 0
+        for k in range(1, self.iteration + 1):
+            path = self.path / f"iter_{k}" / "record.json"
+            stages = (_read_json(path, "record.json").get("stages") or {}) if path.is_file() else {}
+            if not any(isinstance(s, dict) and "compute" in s for s in stages.values()):
+                return None
+            total += iteration_compute(stages)["generation"]["total_completion_tokens"]
+        return total
 
     @property
     def method(self) -> str:
@@ -149,6 +172,20 @@ class Run:
         return " · ".join(dict.fromkeys(p for p in parts if p))
 
     @property
+    def fake(self) -> bool:
+        """Whether a model of the run answered through the fake backend (scripted answers, nothing measured), or
+        the run / its experiment was a dry run: the record's models, or the experiment config's `models`."""
+        roles = [v for v in (self.record.get("models") or {}).values() if isinstance(v, dict)]
+        models = (self.experiment.config.get("models") if self.experiment else None) or {}
+        if isinstance(models, dict):
+            roles += [models] + [v for v in models.values() if isinstance(v, dict)]
+        if any(r.get("backend") == "fake" for r in roles):
+            return True
+        configs = [self.config, self.record.get("extra") or {}] + ([self.experiment.config] if self.experiment
+                                                                    else [])
+        return any(isinstance(c, dict) and c.get("dry_run") for c in configs)
+
+    @property
     def decode(self) -> tuple[str, int] | None:
         """(strategy, number of generations per prompt) when the run decoded at a budget: `config.decode`
         (strategy and budget; greedy is 1 generation) or `config.budget`, else the older `config.tree_search`
@@ -166,6 +203,12 @@ class Run:
         if isinstance(search, dict) and "algorithm" in search:
             return "greedy", 1
         return None
+
+    def decode_spent(self, benchmark: str) -> float | None:
+        """Generations per prompt the run's decoding actually spent on `benchmark` (its record's
+        `benchmarks.<name>.decode.generations_per_prompt`); None when the record does not say (greedy, older runs)."""
+        value = _get(self.record, "benchmarks", benchmark, "decode", "generations_per_prompt")
+        return float(value) if isinstance(value, (int, float)) else None
 
     # -- per benchmark -----------------------------------------------------------------------------------------
     def check_benchmark(self, benchmark: str) -> None:
@@ -303,7 +346,8 @@ def iteration_runs(iter_dir: Path, experiment_name: str = "") -> list[Run]:
     if not config and (iter_dir.parent / "config.json").is_file():
         config = _read_json(iter_dir.parent / "config.json", "config.json")
     name = record.get("experiment") or config.get("experiment") or experiment_name or iter_dir.parent.name
-    exp = Experiment(iter_dir.parent, str(name), int(record.get("iteration", t)), config, record.get("models") or {})
+    exp = Experiment(iter_dir.parent, str(name), int(record.get("iteration", t)), config, record.get("models") or {},
+                     record.get("stages") or {})
     runs = []
     for role in ROLES:
         folder = iter_dir / "eval" / role

@@ -2,7 +2,9 @@
 
 `build_tables(runs, layout, ...)` gives one `Table` per layout table that has at least one run with its columns.
 A row is labelled from the run records (`Run.label`: method, model, iteration, role), never typed by hand. Which
-published row sits beside a measured one is the layout's `partner` rule (see results/paper/tables.yaml).
+published row sits beside a measured one is the layout's `partner` rule (see results/paper/tables.yaml), and only
+when the run was measured as the paper measured the table (`mismatches`: not the fake backend, the full data set,
+the table's `paper_setting`); otherwise the row is labelled with what differs and has no published row or Δ.
 """
 
 from __future__ import annotations
@@ -10,12 +12,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from evaluators import uncertainty
+from harness.errors import SparError
 from harness.paper import rows_of_model
 from harness.report.cells import Cell, CellMaker
 from harness.report.layout import Column, Layout, TableLayout
-from harness.report.runs import Run
+from harness.report.runs import Run, find_metric
 
 MEASURED, PAPER, DELTA = "measured", "paper", "delta"
+UNLIKE_NOTE = ("rows marked [...] were not measured as the paper measured this table (what differs is in the "
+               "brackets): no published row or Δ beside them")
+NOT_IN_PAPER = "not in the paper"
 
 
 @dataclass
@@ -80,6 +87,53 @@ def _partner(run: Run, layout: TableLayout, paper_rows: list[dict]) -> dict | No
     return matches[0] if matches else None
 
 
+def _units(run: Run, bench: str) -> int | None:
+    """How many units (prompts, pairs, example groups) the run scored on `bench`: from its samples, else the
+    record's item count."""
+    if run.has_samples(bench):
+        try:
+            return len(uncertainty.records_for(bench).units(run.samples(bench)))
+        except SparError:
+            pass
+    count = (run.entry(bench).get("data") or {}).get("num_items")
+    return count if isinstance(count, int) else None
+
+
+def _judge_names(run: Run) -> set[str]:
+    judge = (run.record.get("models") or {}).get("judge")
+    judge = judge if isinstance(judge, dict) else {}
+    return {str(judge[k]) for k in ("model", "name", "identity") if judge.get(k)}
+
+
+def mismatches(run: Run, layout: TableLayout, full_data: dict) -> list[str]:
+    """Why the run's cells of this table are not measured as the paper measured them (empty: comparable): the
+    fake backend (or a dry run), fewer units than the full data set, or a scorer setting / judge other than the
+    table's `paper_setting`."""
+    reasons = ["fake backend"] if run.fake else []
+    benches = dict.fromkeys(b for c in layout.columns for b in c.benchmarks if b in run.metrics)
+    for bench in benches:
+        full, units = full_data.get(bench), None
+        if full:
+            units = _units(run, bench)
+        if units is not None and units != full:
+            reasons.append(f"{bench}: {units} of {full} {uncertainty.records_for(bench).unit}s")
+        for path, wanted in (layout.paper_setting.get(bench) or {}).items():
+            allowed = [str(w) for w in (wanted if isinstance(wanted, list) else [wanted])]
+            if path == "judge":
+                names = _judge_names(run)
+                if not names & set(allowed):
+                    reasons.append(f"{bench} judge {min(names) if names else 'none'}")
+                continue
+            value = find_metric(run.scorer(bench), path)
+            if str(value) not in allowed:
+                reasons.append(f"{bench} {path} {value if value is not None else 'not recorded'}")
+    return reasons
+
+
+def _marked(label: str, reasons: list[str]) -> str:
+    return f"{label} [{'; '.join(reasons)}]" if reasons else label
+
+
 def _group_rows(label: str, run: Run, cells: list[Cell], paper: dict | None, columns: tuple[Column, ...],
                 source: str) -> list[Row]:
     rows = [Row(label, MEASURED, cells, source)]
@@ -142,8 +196,10 @@ def with_extra_columns(runs: list[Run], layout: TableLayout) -> TableLayout:
     return replace(layout, columns=tuple(plain + extra + averages))
 
 
-def build_rows_table(runs: list[Run], layout: TableLayout, maker: CellMaker, paper_model: str) -> Table | None:
-    """A table with one measured row per run (None when no run has its columns)."""
+def build_rows_table(runs: list[Run], layout: TableLayout, maker: CellMaker, paper_model: str,
+                     full_data: dict | None = None) -> Table | None:
+    """A table with one measured row per run (None when no run has its columns); a run not measured as the paper
+    measured the table (`mismatches`) is labelled so and gets no published row."""
     layout = with_extra_columns(runs, layout)
     chosen = _order(_runs_for(runs, layout, maker), str(layout.partner.get("full_method", "")))
     if not chosen:
@@ -153,10 +209,15 @@ def build_rows_table(runs: list[Run], layout: TableLayout, maker: CellMaker, pap
                   paper_model=paper_model)
     if not paper_rows:
         table.notes.append(f"no published rows of {paper_model} in {', '.join(layout.paper)}")
+    unlike = False
     for run in chosen:
         cells = [maker.cell(run, c, layout.columns) for c in layout.columns]
-        partner = _partner(run, layout, paper_rows)
-        table.rows += _group_rows(run.label, run, cells, partner, layout.columns, str(run.path))
+        reasons = mismatches(run, layout, full_data or {})
+        unlike |= bool(reasons)
+        partner = None if reasons else _partner(run, layout, paper_rows)
+        table.rows += _group_rows(_marked(run.label, reasons), run, cells, partner, layout.columns, str(run.path))
+    if unlike:
+        table.notes.append(UNLIKE_NOTE)
     _add_cell_notes(table)
     return table
 
@@ -178,9 +239,20 @@ def _ablation_name(run: Run) -> str:
     return " ".join(x for x in (exp.ablation, str(exp.config.get("method") or ""), exp.name) if x)
 
 
-def build_ablation_table(runs: list[Run], layout: TableLayout, maker: CellMaker, paper_model: str) -> Table | None:
+def _ablation_key(run: Run) -> str:
+    """The ablation's name in the layout's `ablation_rows`: the config's `ablation`, else its `method`."""
+    exp = run.experiment
+    if exp is None:
+        return ""
+    return exp.ablation or str(exp.config.get("method") or "")
+
+
+def build_ablation_table(runs: list[Run], layout: TableLayout, maker: CellMaker, paper_model: str,
+                         full_data: dict | None = None) -> Table | None:
     """An ablation table: the full model's last iteration, then each ablation as its difference from it (None
-    without any ablation experiment)."""
+    without any ablation experiment). The layout's `ablation_rows` says which published row each ablation is
+    (null: not in the paper, labelled so); a difference sits beside a published one only when both runs were
+    measured as the paper measured the table."""
     chosen = [r for r in _last_iterations(_runs_for(runs, layout, maker)) if r.experiment]
     if not chosen:
         return None
@@ -189,6 +261,9 @@ def build_ablation_table(runs: list[Run], layout: TableLayout, maker: CellMaker,
     ablations = [r for r in paper_rows if r.get("value_kind") == "delta"]
 
     def paper_match(run: Run) -> dict | None:
+        if layout.ablation_rows:
+            model = layout.ablation_rows.get(_ablation_key(run))
+            return next((r for r in ablations if model is not None and r["model"] == model), None)
         name = _norm(_ablation_name(run))
         for row in ablations:
             for candidate in (row["model"], row["method"]):
@@ -206,9 +281,12 @@ def build_ablation_table(runs: list[Run], layout: TableLayout, maker: CellMaker,
         return matched[id(run)] is None and not (run.experiment and run.experiment.ablation) and \
             (not full_method or method in ("", full_method))
 
+    def is_ablation(run: Run) -> bool:
+        return matched[id(run)] is not None or bool(run.experiment and run.experiment.ablation) or \
+            _ablation_key(run) in layout.ablation_rows
+
     full = [r for r in chosen if is_full(r)]
-    ablated = [r for r in chosen if not is_full(r) and (matched[id(r)] is not None or
-                                                          (r.experiment and r.experiment.ablation))]
+    ablated = [r for r in chosen if not is_full(r) and is_ablation(r)]
     if not ablated:
         return None  # an ablation table needs an ablation
     chosen = full + ablated
@@ -219,17 +297,22 @@ def build_ablation_table(runs: list[Run], layout: TableLayout, maker: CellMaker,
         table.notes.append(f"several full-model experiments; differences are taken from {reference.label}")
     if reference is None:
         table.notes.append("no full-model experiment (one without an ablation): ablations shown as absolute values")
+    reasons = {id(r): mismatches(r, layout, full_data or {}) for r in chosen}
+    if any(reasons.values()):
+        table.notes.append(UNLIKE_NOTE)
     for run in ([reference] if reference else []) + [r for r in chosen if r is not reference]:
         is_reference = run is reference
+        label = _marked(run.label, reasons[id(run)])
         if is_reference or reference is None:
             cells = [maker.cell(run, c, layout.columns) for c in layout.columns]
-            partner = full_paper if is_reference else None
-            table.rows += _group_rows(run.label, run, cells, partner, layout.columns, str(run.path))
+            partner = full_paper if is_reference and not reasons[id(run)] else None
+            table.rows += _group_rows(label, run, cells, partner, layout.columns, str(run.path))
             continue
         cells = [maker.difference(reference, run, c, layout.columns) for c in layout.columns]
-        label = f"{run.label} − full model"
+        in_paper = matched[id(run)] is not None
+        label = f"{label} − full model" + ("" if in_paper else f" ({NOT_IN_PAPER})")
         rows = [Row(label, MEASURED, cells, str(run.path))]
-        partner = matched[id(run)]
+        partner = matched[id(run)] if not (reasons[id(run)] or reasons[id(reference)]) else None
         if partner is not None:
             published = [_paper_value(partner, c) for c in layout.columns]
             rows.append(Row(f"paper: {partner['model']}", PAPER, published, str(partner["source_table"])))
@@ -247,7 +330,7 @@ def _add_cell_notes(table: Table) -> None:
         if row.kind != MEASURED:
             continue
         for label, cell in zip(table.columns, row.cells):
-            if isinstance(cell, Cell) and cell.value is not None and cell.note:
+            if isinstance(cell, Cell) and cell.note and (cell.value is not None or cell.difference):
                 notes.setdefault(cell.note, []).append(f"{row.label} / {label}")
     for note, where in notes.items():
         table.notes.append(f"{note}: {', '.join(where[:4])}{' ...' if len(where) > 4 else ''}")
@@ -260,7 +343,7 @@ def build_tables(runs: list[Run], layout: Layout, maker: CellMaker, paper_model:
     out = []
     for t in chosen:
         build = build_ablation_table if t.kind == "ablation" else build_rows_table
-        table = build(runs, t, maker, paper_model)
+        table = build(runs, t, maker, paper_model, layout.full_data)
         if table is not None:
             out.append(table)
     return out

@@ -63,6 +63,7 @@ class Method:
 BUILTIN: dict[str, str] = {
     "spar": "training.methods.spar:METHOD",
     "spar_no_tree_search": "training.methods.spar_no_tree_search:METHOD",
+    "spar_no_refinement": "training.methods.spar_no_refinement:METHOD",
     "self_rewarding": "training.methods.self_rewarding:METHOD",
     "meta_rewarding": "training.methods.meta_rewarding:METHOD",
 }

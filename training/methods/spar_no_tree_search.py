@@ -1,65 +1,74 @@
-"""SPaR w/o tree search (paper Table 4 ablation, as this harness reads it): no refinement at all. The actor's DPO
-pairs are an independently sampled response the refiner's majority judged Yes > the negative, both from the same
-`collect` stage (one Yes response drawn at random per negative; a prompt without one gives no pair). The refiner's
-RFT records come from the collection judgments only (there are no tree nodes or refinement steps).
+"""SPaR w/o tree search (paper Tables 4 and 5, "w/o Tree Search"): refinement without the search.
 
-spar-paper.md lists this construction (independently sampled, judged pairs: the "interfering pairs") under Table 4's
-"w/o Refinement" row and reads "w/o Tree Search" as a single refinement attempt; which one the paper ran is
-UNVERIFIED. The record names the method `spar_no_tree_search` so either reading can be labelled.
+Each negative is refined by the refiner without branching or selection: `refine_without_search: single` (default)
+asks for one refinement of the negative (the official retry rules for an unparseable or empty reply still apply),
+judges it with the search's votes, and keeps it when it passes the gate (Yes fraction > `search.end_gate`), as a
+one-node search would; `chain` refines greedily, one child per level, the last refinement again, up to
+`search.max_depth` times, stopping at the first that passes (an iterative-refinement reading). spar-paper.md reads
+the ablation as "one refinement attempt, or a greedy/iterative chain"; the paper does not say which, so the reading
+is a config field and lands in the record (`config.method_config.refine_without_search`, and the search stage's
+summary).
 
-This module is the whole method: its options, its data stage, its summary; `collect` is SPaR's.
+Everything else is SPaR's: `collect`, the `search` stage's driver (the constrained search: branch 1, keep 1,
+depth 1 or `max_depth`, budget = depth; `searches.jsonl`), and the `data` stage (refinement that passed > the
+negative; RFT records from the judgments and the successful refinement steps).
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import replace
+from typing import Literal
 
-from harness.backends.base import derive_seed
 from harness.options import option, options
-from training.build_data import DataConfig, rft_records
+from training.build_data import DataConfig
 from training.collect import CollectConfig
 from training.methods import Method
-from training.methods.spar.stages import collected, stage_collect
+from training.methods.spar import summary
+from training.methods.spar.stages import stage_collect, stage_data, stage_search
+from training.tree_search import SearchConfig
+
+READINGS = ("single", "chain")
 
 
 @options
 class NoTreeSearchConfig:
-    """SPaR's collection and data options (no search section)."""
+    """SPaR's options, with the search reduced to refinement without the search (`refine_without_search`)."""
 
     collect: CollectConfig = option(CollectConfig(), "negative collection (SPaR's)")
-    data: DataConfig = option(DataConfig(), "RFT caps (only the collection sources are filled)")
+    search: SearchConfig = option(SearchConfig(), "judging and refinement settings (votes, gate, parsers, sampling, "
+                                                  "retries); branch, select_branch and budget are set by "
+                                                  "refine_without_search, max_depth is the chain's length")
+    search_driver: Literal["batched", "sequential"] = option(
+        "batched", "batched (all negatives' pending calls together) or sequential (one at a time)")
+    refine_without_search: Literal["single", "chain"] = option(
+        "single", "single: one refinement of each negative, judged, kept if it passes (the default reading of the "
+                  "paper's 'w/o Tree Search'); chain: a greedy chain of single refinements up to search.max_depth")
+    data: DataConfig = option(DataConfig(), "training data building (SPaR's)")
 
 
-def stage_data(run) -> dict:
-    items = collected(run)
-    pairs, without_positive, positives = [], 0, 0
-    for c in items:
-        yes = [j for j, r in enumerate(c.responses) if r.label == 1 and r.response.strip()]
-        positives += bool(yes)
-        for i in c.negatives:
-            choices = [j for j in yes if c.responses[j].response != c.responses[i].response]
-            if not choices:
-                without_positive += 1
-                continue
-            j = random.Random(derive_seed(run.iteration_seed, c.key, "positive", i)).choice(choices)
-            pairs.append({"key": f"{c.key}#{i}", "prompt": [{"role": "user", "content": c.prompt}],
-                          "chosen": [{"role": "assistant", "content": c.responses[j].response}],
-                          "rejected": [{"role": "assistant", "content": c.responses[i].response}],
-                          "chosen_index": j, "rejected_index": i})
-    records, counts = rft_records(items, [], replace(run.options.data, seed=run.iteration_seed))
-    run.write_training_data("dpo", pairs)
-    run.write_training_data("rft", records)
-    return {"dpo_pairs": len(pairs), "prompts_with_positive": positives, "negatives_without_positive":
-            without_positive, "rft_records": len(records), "rft_by_source": counts}
+def search_without_search(cfg: SearchConfig, reading: str) -> SearchConfig:
+    """The search settings that make SPaR's tree search a refinement without search: one child per node, one node
+    kept, depth 1 (`single`) or `cfg.max_depth` (`chain`), a budget of one judged node per level."""
+    depth = 1 if reading == "single" else cfg.max_depth
+    return replace(cfg, branch=1, select_branch=1, max_depth=depth, budget=depth)
 
 
-def summary(stages: dict) -> dict:
-    return {"negatives": stages["collect"]["negatives"],
-            "negatives_without_positive": stages["data"]["negatives_without_positive"],
-            "dpo_pairs": stages["data"]["dpo_pairs"], "rft_records": stages["data"]["rft_records"]}
+def stage_refine(run) -> dict:
+    """SPaR's search stage on the constrained settings (`searches.jsonl`), with the reading in its summary."""
+    options_in = run.options
+    run.options = replace(options_in, search=search_without_search(options_in.search,
+                                                                   options_in.refine_without_search))
+    # SPaR's stage reads run.options.search; the method's own options are put back whatever happens
+    try:
+        out = stage_search(run)
+    finally:
+        run.options = options_in
+    used = search_without_search(options_in.search, options_in.refine_without_search)
+    return {**out, "refine_without_search": options_in.refine_without_search,
+            "search_settings": {k: getattr(used, k) for k in ("branch", "select_branch", "max_depth", "budget")}}
 
 
 METHOD = Method(name="spar_no_tree_search", label="SPaR w/o tree search", Config=NoTreeSearchConfig,
-                stages=(("collect", stage_collect), ("data", stage_data)), judge="refiner", trains_refiner=True,
-                summary=summary, description="SPaR with sampled majority-Yes > negative pairs instead of refinements")
+                stages=(("collect", stage_collect), ("search", stage_refine), ("data", stage_data)),
+                judge="refiner", trains_refiner=True, summary=summary,
+                description="SPaR with one refinement of each negative (or a greedy chain) instead of tree search")

@@ -31,7 +31,8 @@ class SparConfig:
     collect: CollectConfig = option(CollectConfig(), "negative collection")
     search: SearchConfig = option(SearchConfig(), "tree-search refinement")
     search_driver: Literal["batched", "sequential"] = option(
-        "batched", "batched (all trees' pending calls per step) or sequential (node at a time)")
+        "batched", "batched (all trees together: lock-step or async, see search.scheduler) or sequential (node "
+                   "at a time)")
     data: DataConfig = option(DataConfig(), "training data building")
 
 

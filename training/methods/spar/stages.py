@@ -8,7 +8,8 @@ from dataclasses import asdict, replace
 from harness.data import read_jsonl
 from training.build_data import dpo_pairs, rft_records
 from training.collect import CollectedPrompt, collect
-from training.tree_search import Root, SearchResult, run_batched, run_sequential, search
+from training.tree_search import (Root, SearchResult, resolve_scheduler, run_async, run_batched, run_sequential,
+                                  search)
 
 
 def stage_collect(run) -> dict:
@@ -35,8 +36,6 @@ def stage_search(run) -> dict:
     o = run.options
     trees = roots(collected(run))
     scfg = replace(o.search, seed=run.iteration_seed)
-    driver = run_batched if o.search_driver == "batched" else run_sequential
-    generate = run.counting(run.refiner, "tree search")
     with run.reporter.stage(f"iter {run.t} tree search ({len(trees)} trees)", len(trees)) as advance:
         done = [0]
 
@@ -44,7 +43,7 @@ def stage_search(run) -> dict:
             advance(finished - done[0])
             done[0] = finished
 
-        results = driver([search(root, scfg) for root in trees], generate, on_step)
+        results, scheduling = _drive_search(run, [search(root, scfg) for root in trees], scfg.scheduler, on_step)
     run.write_jsonl("searches.jsonl", [r.to_dict() for r in results])
     passed = sum(r.passed for r in results)
     return {"searches": len(results), "passed": passed, "failed": len(results) - passed,
@@ -52,7 +51,21 @@ def stage_search(run) -> dict:
             "refine_failures": sum(r.refine_failures for r in results),
             "dropped_ties": sum(r.dropped_ties for r in results),
             "unparseable_judgments": sum(r.invalid_judgments for r in results),
-            "driver": o.search_driver}
+            "driver": o.search_driver, **scheduling}
+
+
+def _drive_search(run, searches: list, scheduler: str, on_step) -> tuple[list[SearchResult], dict]:
+    """Run the searches with the configured driver; `search.scheduler` (auto: async for a server backend, else
+    lockstep) is decided here, at stage start, and returned for the record with the in-flight limit of async."""
+    if run.options.search_driver == "sequential":
+        return run_sequential(searches, run.counting(run.refiner, "tree search"), on_step), {"scheduler": None}
+    chosen = resolve_scheduler(scheduler, run.backend(run.refiner))
+    if chosen == "lockstep":
+        return run_batched(searches, run.counting(run.refiner, "tree search"), on_step), {"scheduler": chosen}
+    with run.stream(run.refiner, "tree search") as stream:
+        results = run_async(searches, stream, on_step)
+    return results, {"scheduler": chosen, "max_in_flight": stream.max_in_flight,
+                     "peak_in_flight": stream.peak_in_flight}
 
 
 def stage_data(run) -> dict:
