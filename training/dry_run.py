@@ -92,15 +92,16 @@ def tiny_tokenizer():
     return tokenizer
 
 
-def tiny_model(folder: Path) -> Path:
-    """A tiny random Llama (2 layers, width 32) with `tiny_tokenizer`, saved as a plain checkpoint in `folder`
-    (nothing downloaded, about a second)."""
+def tiny_model(folder: Path, tokenizer=None, max_positions: int = 16384) -> Path:
+    """A tiny random Llama (2 layers, width 32) with `tokenizer` (default `tiny_tokenizer`), saved as a plain
+    checkpoint in `folder` (nothing downloaded, about a second). The tests and benchmarks/gpu_serving_check.py build
+    theirs here too, with SmolLM2's tokenizer."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tokenizer = tiny_tokenizer()
+    tokenizer = tokenizer if tokenizer is not None else tiny_tokenizer()
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16384,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
     torch.manual_seed(0)
