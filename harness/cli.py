@@ -147,7 +147,7 @@ def _contamination(args: argparse.Namespace, console) -> int:
                                                              finished=now(), seconds=report.seconds,
                                                              extra=report.figures()).to_dict())
     console.print(_contamination_table(report))
-    console.print(f"{len(report.pairs)} overlapping pairs -> {output} ({report.seconds:.2f} s to compare)")
+    console.print(f"{len(report.pairs)} overlapping pair{'' if len(report.pairs) == 1 else 's'} -> {output} ({report.seconds:.2f} s to compare)")
     return 0
 
 

@@ -172,15 +172,17 @@ def locate(source: str | None, default_hub_id: str, local_relpath: str) -> str:
     return default_hub_id
 
 
-def load_hub_rows(hub_id: str, split: str = "train", name: str | None = None) -> tuple[list[dict], dict]:
-    """Rows of a hub dataset, plus provenance (id, split, fingerprint)."""
+def load_hub_rows(hub_id: str, split: str = "train", name: str | None = None,
+                  hint: str = LOCAL_DATA_HINT) -> tuple[list[dict], dict]:
+    """Rows of a hub dataset, plus provenance (id, split, fingerprint); a failure is one line ending in `hint` (how to
+    use local data instead)."""
     try:
         import datasets
 
         ds = datasets.load_dataset(hub_id, name, split=split)
     except Exception as exc:
         why = "the hub is offline (HF_HUB_OFFLINE=1)" if hub_offline() else (str(exc).splitlines() or [repr(exc)])[0]
-        raise SparError(f"data {hub_id!r}: cannot load from the hub: {why}; {LOCAL_DATA_HINT}") from None
+        raise SparError(f"data {hub_id!r}: cannot load from the hub: {why}; {hint}") from None
     return [dict(r) for r in ds], {"hub_id": hub_id, "split": split, "fingerprint": ds._fingerprint}
 
 

@@ -72,3 +72,12 @@ def test_the_trainer_keeps_the_labels(tiny_model_dir, tokenizer, tmp_path):
     assert trainer.spar_targets["target_tokens"] == \
         2 * _turn_tokens(tokenizer, CRITIQUE) + _turn_tokens(tokenizer, REFINED)
     assert trainer.spar_targets["train_on"] == "all_assistant_turns"
+
+
+def test_a_cutoff_before_every_target_is_a_one_line_error(tiny_model_dir, tmp_path):
+    from harness.errors import SparError
+    from training.trainers import SFTStageConfig, sft_trainer
+
+    cfg = SFTStageConfig(global_batch_size=1, per_device_train_batch_size=1, max_length=16)
+    with pytest.raises(SparError, match=r"^rft\.max_length 16: every one of the 1 records .* raise rft\.max_length"):
+        sft_trainer(str(tiny_model_dir), [RECORD], tmp_path, cfg, stage="rft")

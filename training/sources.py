@@ -20,7 +20,9 @@ def _rows(source: str) -> tuple[list[dict], str]:
         return read_jsonl(path), str(path)
     if path.exists() or source.startswith((".", "/", "~")):
         raise SparError(f"{source}: not a JSON or JSONL file")
-    rows, _ = load_hub_rows(source)
+    if path.suffix in (".json", ".jsonl"):
+        raise SparError(f"{source}: no such file (relative paths are taken from {Path.cwd()})")
+    rows, _ = load_hub_rows(source, hint="name a local JSON or JSONL file instead")
     return rows, source
 
 
