@@ -19,7 +19,6 @@ A stage's `compute` entry (documented in results/README.md):
 
 from __future__ import annotations
 
-import sys
 from typing import Iterable, Mapping
 
 GENERATION_KEYS = ("requests", "samples", "prompt_tokens", "completion_tokens", "cached_prompt_tokens",
@@ -44,10 +43,12 @@ def generation_totals(stats: Iterable[Mapping]) -> dict:
 
 
 def visible_gpus() -> int:
-    """CUDA devices this process sees; 0 when torch is not loaded (nothing ran on a GPU) or has no CUDA."""
-    torch = sys.modules.get("torch")
+    """CUDA devices this process sees (what managed servers inherit and a training launcher spreads over), the same
+    whether or not anything in this process has loaded torch yet; 0 without CUDA."""
+    import torch  # a dependency; imported here so that the count does not depend on what ran before
+
     try:
-        return int(torch.cuda.device_count()) if torch is not None and torch.cuda.is_available() else 0
+        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
     except Exception:  # a broken CUDA setup: count nothing rather than fail the record
         return 0
 

@@ -220,9 +220,31 @@ class CompletionStream:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
+            self._save_arrived()
             self.abort()
         else:
             self.close()
+
+    def _save_arrived(self) -> None:
+        """Write the answers that arrived but were not taken yet (the block is being left with an exception, e.g.
+        Ctrl-C while the caller was busy): a rerun does not ask for them again. Never raises."""
+        rows: list[tuple[str, Completion]] = []
+        while True:
+            try:
+                gid, i, j, future = self._answers.get_nowait()
+            except queue.Empty:
+                break
+            group = self._groups.get(gid)
+            if group is None or _error(future) is not None:
+                continue
+            comps = future.result()
+            positions = range(len(comps)) if j is None else [j]
+            rows += [(group.keys[i][pos], comp) for pos, comp in zip(positions, comps)]
+        if rows:
+            try:
+                self.cache.put_many(rows)
+            except Exception:  # the exception leaving the block is the one to report
+                pass
 
 
 def _error(future: Future) -> BaseException | None:

@@ -230,8 +230,8 @@ def run_eval(cfg: EvalConfig, reporter: Reporter | None = None) -> RunResult:
                                                        cache, reporter, out, writer)
         finally:
             cache.close()
+            _record_servers(record, pool)  # a failed or interrupted run's record says which servers ran, too
         write_json(out / "metrics.json", result.metrics)
-        _record_servers(record, pool)
     result.record = record.to_dict()
     return result
 
@@ -274,7 +274,7 @@ def run_score(benchmark: str, outputs: str, output: str, cfg: EvalConfig | None 
                                                           if judge_stats else None}}
             finally:
                 cache.close()
-            _record_servers(record, pool)
+                _record_servers(record, pool)
         with reporter.stage(f"score {benchmark}", 1) as advance:
             scored = ev.score(matched, texts, judgments)
             advance(1)

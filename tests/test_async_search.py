@@ -230,3 +230,19 @@ def test_ctrl_c_stops_the_calls_in_flight_and_sends_no_more(tmp_path):
         time.sleep(0.6)  # calls already started may still reach the server; queued ones never do
         assert 1 <= server.requests <= 4  # the limit in flight: the 36 queued calls were cancelled
         backend.close()
+
+
+def test_answers_that_arrived_are_cached_when_the_block_is_left_with_an_exception(tmp_path):
+    """Ctrl-C while the caller is busy (answers in, not yet taken by wait()): they are written all the same."""
+    cache = GenerationCache(tmp_path / "c.sqlite")
+    backend = SelfPlayBackend()
+    requests = [ChatRequest.user(f"prompt {i}", seed=i) for i in range(4)]
+    with pytest.raises(KeyboardInterrupt):
+        with CompletionStream(backend, cache, max_in_flight=4) as stream:
+            stream.submit("all", requests)
+            deadline = time.monotonic() + 30
+            while stream._answers.qsize() < 4 and time.monotonic() < deadline:  # every answer in, none taken
+                time.sleep(0.01)
+            raise KeyboardInterrupt
+    _, stats = cached_generate(backend, requests, cache)
+    assert stats.cache_hits == 4 and stats.generated == 0

@@ -358,3 +358,55 @@ def test_view_marks_fake_and_partial_runs(tmp_path, monkeypatch):
     html = (tmp_path / "view.html").read_text()
     assert "m · eval [fake backend: not a measurement]" in html
     assert "[fake backend; ifeval: 26 of 541 prompts]" in html and "Δ vs paper" not in html
+
+
+def test_differences_need_the_same_judge():
+    """A benchmark scored by a judge model (FollowBench, judged in an experiment by each run's own refiner) is not
+    subtracted across runs judged by different models."""
+    from harness.report.cells import _unlike
+
+    class Judged:
+        def __init__(self, judge):
+            self.judge = judge
+
+        def data_identity(self, bench):
+            return ("sha256", "same")
+
+        def scorer(self, bench):
+            return {}
+
+        def judge_identity(self, bench):
+            return self.judge
+
+    assert _unlike(Judged("refiner-1"), Judged("refiner-1"), "followbench") == ""
+    assert _unlike(Judged("refiner-1"), Judged("refiner-2"), "followbench") == "the runs were judged by different models"
+
+
+def test_a_benchmark_judged_otherwise_loses_only_its_published_cells():
+    """Table 1 with FollowBench judged by the run's refiner (the paper used a GPT-4-class judge): the IFEval columns
+    keep their published cells and Δ, the FollowBench columns get none; with a GPT-4o judge every column has them."""
+    from harness.report import load_layout
+    from harness.report.cells import Cell
+    from harness.report.tables import _group_rows, blank_columns, mismatch_map
+
+    class Judged:
+        fake = False
+        metrics = {"ifeval": {}, "followbench": {}}
+
+        def __init__(self, judge):
+            self.record = {"models": {"judge": {"model": judge}}}
+
+    layout = load_layout().table("1")
+    found = mismatch_map(Judged("results/exp/iter_2/refiner"), layout, {})
+    assert found == {"followbench": ["followbench judge results/exp/iter_2/refiner"]}
+    blank = blank_columns(layout, found)
+    assert [layout.columns[i].label for i in sorted(blank)] == ["FB Lv-1", "FB Lv-2", "FB Lv-3", "FB Lv-4",
+                                                                 "FB Lv-5", "FB Avg"]
+    paper = {"model": "SPaR-8B-DPO-iter3", "source_table": "table1", **{c.paper: 50.0 for c in layout.columns}}
+    cells = [Cell(0.5) for _ in layout.columns]
+    rows = _group_rows("run", None, cells, paper, layout.columns, "src", blank)
+    published, delta = rows[1].cells, rows[2].cells
+    assert all((published[i] is None) == (i in blank) and (delta[i] is None) == (i in blank)
+               for i in range(len(layout.columns)))
+    assert mismatch_map(Judged("gpt-4o"), layout, {}) == {}
+    assert blank_columns(layout, {"": ["fake backend"]}) == set(range(len(layout.columns)))

@@ -88,6 +88,13 @@ def test_close_gives_the_gpu_back(monkeypatch, engine_core_only):
     _stand_in_vllm(monkeypatch, calls, engine_core_only)
     backend = VLLMBackend(ResolvedModel("m", "m", "m", "local"))
     assert calls == ["LLM"]
+    import weakref
+
+    import torch
+
+    engine = weakref.ref(backend.llm)  # nothing may hold the engine when the cache is emptied
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("empty_cache" if engine() is None else
+                                                                           "empty_cache with the engine alive"))
     backend.close()
     shutdown = "engine_core.shutdown" if engine_core_only else "LLM.shutdown"
     assert calls == ["LLM", shutdown, "destroy_model_parallel", "destroy_distributed_environment", "empty_cache"]

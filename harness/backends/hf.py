@@ -120,8 +120,11 @@ class HFBackend:
         for i, req in enumerate(requests):
             groups.setdefault((req.sampling, req.n), []).append(i)
         for (sampling, n), idx in groups.items():
-            for start in range(0, len(idx), self.batch_size):
-                chunk = idx[start:start + self.batch_size]
+            # a size chosen from free memory counts sequences: n samples per request take n of them (an explicit or
+            # CPU size stays a number of requests, so that batches, and so their seeds, are what they always were)
+            step = max(1, self.batch_size // n) if self.batch.source == "auto: free memory" else self.batch_size
+            for start in range(0, len(idx), step):
+                chunk = idx[start:start + step]
                 outs = self._generate_batch([requests[i] for i in chunk], sampling, n)
                 for i, out in zip(chunk, outs):
                     results[i] = out

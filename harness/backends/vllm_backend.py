@@ -63,25 +63,31 @@ class VLLMBackend:
         kept in `released` (and shown by `describe()`)."""
         if self.llm is None:
             return
-        llm, self.llm, self.tokenizer = self.llm, None, None
-        self.released = release_engine(llm, self._vllm)
+        self.tokenizer = None
+        self.released = release_engine(self, self._vllm)
 
 
-def release_engine(llm, vllm_module) -> list[str]:
-    """Shut a `vllm.LLM` down and free what it held; returns the steps taken (each skipped where this vLLM
-    version lacks it)."""
-    import gc
-
-    done: list[str] = []
+def _shut_down(llm) -> list[str]:
+    """Call the engine's shutdown (the first this vLLM version has); in a frame of its own, so that no reference to
+    the engine outlives it."""
     engine = getattr(llm, "llm_engine", None)
     for owner, label in ((llm, "LLM.shutdown"), (engine, "llm_engine.shutdown"),
                          (getattr(engine, "engine_core", None), "llm_engine.engine_core.shutdown")):
         shutdown = getattr(owner, "shutdown", None)
         if callable(shutdown):
             shutdown()
-            done.append(label)
-            break
-    del llm, engine
+            return [label]
+    return []
+
+
+def release_engine(holder, vllm_module) -> list[str]:
+    """Shut the `vllm.LLM` of `holder.llm` down and free what it held (`holder.llm` becomes None, and no reference
+    to the engine is left when garbage is collected and the CUDA cache emptied); returns the steps taken (each
+    skipped where this vLLM version lacks it)."""
+    import gc
+
+    done = _shut_down(holder.llm)
+    holder.llm = None
     try:
         from vllm.distributed import parallel_state
     except ImportError:

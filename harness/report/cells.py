@@ -55,12 +55,15 @@ class Draws:
 
 def _unlike(a: Run, b: Run, bench: str) -> str:
     """Why two runs' values of `bench` cannot be subtracted ("" when they can): different data (checksums, hub
-    ids; a subset of the same data is fine, it is paired over the shared units) or different scorer settings."""
+    ids; a subset of the same data is fine, it is paired over the shared units), different scorer settings or, for
+    a benchmark scored by a judge model, different judges."""
     if a.data_identity(bench) != b.data_identity(bench):
         return "the runs scored different data"
     records = uncertainty.records_for(bench)
     if records.scorer_identity(a.scorer(bench)) != records.scorer_identity(b.scorer(bench)):
         return "the runs used different scorer settings"
+    if a.judge_identity(bench) != b.judge_identity(bench):  # e.g. FollowBench judged by each run's own refiner
+        return "the runs were judged by different models"
     return ""
 
 

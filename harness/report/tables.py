@@ -21,7 +21,7 @@ from harness.report.runs import Run, find_metric
 
 MEASURED, PAPER, DELTA = "measured", "paper", "delta"
 UNLIKE_NOTE = ("rows marked [...] were not measured as the paper measured this table (what differs is in the "
-               "brackets): no published row or Δ beside them")
+               "brackets): no published cell or Δ beside what differs (no published row when nothing is left)")
 NOT_IN_PAPER = "not in the paper"
 
 
@@ -105,14 +105,14 @@ def _judge_names(run: Run) -> set[str]:
     return {str(judge[k]) for k in ("model", "name", "identity") if judge.get(k)}
 
 
-def mismatches(run: Run, layout: TableLayout, full_data: dict) -> list[str]:
-    """Why the run's cells of this table are not measured as the paper measured them (empty: comparable): the
-    fake backend (or a dry run), fewer units than the full data set, or a scorer setting / judge other than the
-    table's `paper_setting`."""
-    reasons = ["fake backend"] if run.fake else []
+def mismatch_map(run: Run, layout: TableLayout, full_data: dict) -> dict[str, list[str]]:
+    """What in the run's cells of this table is not measured as the paper measured it, by benchmark ("" for the
+    whole row): the fake backend (or a dry run), fewer units than the full data set, or a scorer setting / judge
+    other than the table's `paper_setting`. Empty: comparable."""
+    out: dict[str, list[str]] = {"": ["fake backend"]} if run.fake else {}
     benches = dict.fromkeys(b for c in layout.columns for b in c.benchmarks if b in run.metrics)
     for bench in benches:
-        full, units = full_data.get(bench), None
+        reasons, full, units = [], full_data.get(bench), None
         if full:
             units = _units(run, bench)
         if units is not None and units != full:
@@ -127,7 +127,28 @@ def mismatches(run: Run, layout: TableLayout, full_data: dict) -> list[str]:
             value = find_metric(run.scorer(bench), path)
             if str(value) not in allowed:
                 reasons.append(f"{bench} {path} {value if value is not None else 'not recorded'}")
-    return reasons
+        if reasons:
+            out[bench] = reasons
+    return out
+
+
+def mismatches(run: Run, layout: TableLayout, full_data: dict) -> list[str]:
+    """`mismatch_map`'s reasons in one list (what a row's label shows in brackets)."""
+    return [r for reasons in mismatch_map(run, layout, full_data).values() for r in reasons]
+
+
+def blank_columns(layout: TableLayout, *maps: dict[str, list[str]]) -> set[int]:
+    """The columns whose published cells and differences must stay blank: every column when a map holds a
+    row-wide reason, else the columns of a benchmark measured otherwise than the paper."""
+    if any("" in m for m in maps):
+        return set(range(len(layout.columns)))
+    benches = {b for m in maps for b in m}
+    return {i for i, c in enumerate(layout.columns) if benches & set(c.benchmarks)}
+
+
+def _comparable(cells: list[Cell], blank: set[int]) -> bool:
+    """Whether any measured cell may sit beside a published one."""
+    return any(cell.value is not None and i not in blank for i, cell in enumerate(cells))
 
 
 def _marked(label: str, reasons: list[str]) -> str:
@@ -135,11 +156,11 @@ def _marked(label: str, reasons: list[str]) -> str:
 
 
 def _group_rows(label: str, run: Run, cells: list[Cell], paper: dict | None, columns: tuple[Column, ...],
-                source: str) -> list[Row]:
+                source: str, blank: set[int] = frozenset()) -> list[Row]:
     rows = [Row(label, MEASURED, cells, source)]
     if paper is None:
         return rows
-    published = [_paper_value(paper, c) for c in columns]
+    published = [None if i in blank else _paper_value(paper, c) for i, c in enumerate(columns)]
     rows.append(Row(f"paper: {paper['model']}", PAPER, published, f"{paper['source_table']}"))
     deltas = [None if cell.value is None or pub is None else 100 * cell.value - pub
               for cell, pub in zip(cells, published)]
@@ -212,10 +233,13 @@ def build_rows_table(runs: list[Run], layout: TableLayout, maker: CellMaker, pap
     unlike = False
     for run in chosen:
         cells = [maker.cell(run, c, layout.columns) for c in layout.columns]
-        reasons = mismatches(run, layout, full_data or {})
+        found = mismatch_map(run, layout, full_data or {})
+        reasons = [r for rs in found.values() for r in rs]
         unlike |= bool(reasons)
-        partner = None if reasons else _partner(run, layout, paper_rows)
-        table.rows += _group_rows(_marked(run.label, reasons), run, cells, partner, layout.columns, str(run.path))
+        blank = blank_columns(layout, found)
+        partner = _partner(run, layout, paper_rows) if _comparable(cells, blank) else None
+        table.rows += _group_rows(_marked(run.label, reasons), run, cells, partner, layout.columns, str(run.path),
+                                  blank)
     if unlike:
         table.notes.append(UNLIKE_NOTE)
     _add_cell_notes(table)
@@ -297,24 +321,26 @@ def build_ablation_table(runs: list[Run], layout: TableLayout, maker: CellMaker,
         table.notes.append(f"several full-model experiments; differences are taken from {reference.label}")
     if reference is None:
         table.notes.append("no full-model experiment (one without an ablation): ablations shown as absolute values")
-    reasons = {id(r): mismatches(r, layout, full_data or {}) for r in chosen}
-    if any(reasons.values()):
+    found = {id(r): mismatch_map(r, layout, full_data or {}) for r in chosen}
+    if any(found.values()):
         table.notes.append(UNLIKE_NOTE)
     for run in ([reference] if reference else []) + [r for r in chosen if r is not reference]:
         is_reference = run is reference
-        label = _marked(run.label, reasons[id(run)])
+        label = _marked(run.label, [r for rs in found[id(run)].values() for r in rs])
         if is_reference or reference is None:
             cells = [maker.cell(run, c, layout.columns) for c in layout.columns]
-            partner = full_paper if is_reference and not reasons[id(run)] else None
-            table.rows += _group_rows(label, run, cells, partner, layout.columns, str(run.path))
+            blank = blank_columns(layout, found[id(run)])
+            partner = full_paper if is_reference and _comparable(cells, blank) else None
+            table.rows += _group_rows(label, run, cells, partner, layout.columns, str(run.path), blank)
             continue
         cells = [maker.difference(reference, run, c, layout.columns) for c in layout.columns]
         in_paper = matched[id(run)] is not None
         label = f"{label} − full model" + ("" if in_paper else f" ({NOT_IN_PAPER})")
         rows = [Row(label, MEASURED, cells, str(run.path))]
-        partner = matched[id(run)] if not (reasons[id(run)] or reasons[id(reference)]) else None
+        blank = blank_columns(layout, found[id(run)], found[id(reference)])
+        partner = matched[id(run)] if _comparable(cells, blank) else None
         if partner is not None:
-            published = [_paper_value(partner, c) for c in layout.columns]
+            published = [None if i in blank else _paper_value(partner, c) for i, c in enumerate(layout.columns)]
             rows.append(Row(f"paper: {partner['model']}", PAPER, published, str(partner["source_table"])))
             rows.append(Row("Δ vs paper", DELTA,
                             [None if c.value is None or p is None else 100 * c.value - p
