@@ -124,12 +124,18 @@ def unwrap_refine_cot(text: str) -> str | None:
     return text.split(START)[1].split(END)[0].strip()
 
 
+_START_ANY = re.compile(r"\[\[\s*start\s*\]\]", re.IGNORECASE)
+_END_ANY = re.compile(r"\[\[\s*end\s*\]\]", re.IGNORECASE)
+
+
 def unwrap_refine_lenient(text: str) -> str | None:
     """For small models (not the paper's): the official rule when the text has `[[start]]`; else what follows the
-    last 'Refined Output:' (or the whole text) up to the first `[[end]]`, stripped. Never keeps a marker."""
+    last 'Refined Output:' (or the whole text), after a marker written another way (`[[Start]]`, `[[ start ]]`) if
+    there is one, up to the first `[[end]]` (any case), stripped. Never keeps a marker."""
     if START in text:
         return unwrap_refine_cot(text)
-    return re.split(r"Refined Output\s*:", text)[-1].split(END)[0].strip()
+    tail = _START_ANY.split(re.split(r"Refined Output\s*:", text)[-1], maxsplit=1)[-1]
+    return _END_ANY.split(tail, maxsplit=1)[0].strip()
 
 
 def parse_refinement(text: str, require_end: bool = False) -> str | None:

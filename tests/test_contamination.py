@@ -50,7 +50,7 @@ def test_planted_ifeval_prompt_is_found_by_the_command(tmp_path, capsys):
     assert figures["items_exact"] == 0 and figures["training_overlapping"] == 1
     assert record["extra"]["n"] == 13 and "punctuation" in record["extra"]["normalisation"]
     shown = capsys.readouterr().out
-    assert "ifeval" in shown and "1 overlapping pairs" in shown
+    assert "ifeval" in shown and "1 overlapping pair ->" in shown
 
 
 def test_exact_match_after_normalisation():

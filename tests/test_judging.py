@@ -106,6 +106,8 @@ def test_lenient_parsers_for_small_models():
     ("[[start]] use [[start]]-like markers? no [[end]]", "use", "use"),  # a marker inside the text ends it
     ("text mentioning [[end]] then [[start]] real [[end]]", "real", "real"),
     ("[[start]] no end", "no end", "no end"),
+    ("Refined Output: [[Start]] other case [[End]]", None, "other case"),  # markers written another way
+    ("[[ START ]] spaced [[END]] rest", None, "spaced"),
 ])
 def test_one_refinement_rule_everywhere(text, official, lenient):
     """The refinement benchmark, prompt evolution and the tree search read refinements with one rule (the official

@@ -18,9 +18,9 @@ def _rows(source: str) -> tuple[list[dict], str]:
         if path.suffix == ".json":
             return read_json_list(path), str(path)
         return read_jsonl(path), str(path)
-    if path.exists() or source.startswith((".", "/", "~")):
+    if path.exists():
         raise SparError(f"{source}: not a JSON or JSONL file")
-    if path.suffix in (".json", ".jsonl"):
+    if source.startswith((".", "/", "~")) or path.suffix in (".json", ".jsonl"):
         raise SparError(f"{source}: no such file (relative paths are taken from {Path.cwd()})")
     rows, _ = load_hub_rows(source, hint="name a local JSON or JSONL file instead")
     return rows, source
