@@ -55,10 +55,15 @@ def evaluator_class(name: str) -> type[Evaluator]:
     raise SparError(f"unknown benchmark {name!r} (choose from {', '.join(REGISTRY)}{families})")
 
 
+def family_class(prefix: str) -> type[Evaluator]:
+    """The class behind a family of benchmarks (`lm-eval` for `lm-eval:<task>`), before it names one task."""
+    return _import(f"{prefix}:<task>", PREFIXES[prefix])
+
+
 def get_evaluator(name: str, options: Any = None, judge: Any = None) -> Evaluator:
     """An evaluator with its options checked (a mapping or its Options instance) and the run's judge settings."""
     return evaluator_class(name)(options, judge)
 
 
 __all__ = ["DEFAULT_BENCHMARKS", "PREFIXES", "QUICKSTART", "REGISTRY", "Evaluator", "evaluator_class",
-           "get_evaluator", "register"]
+           "family_class", "get_evaluator", "register"]

@@ -381,7 +381,7 @@ class LMEvalTaskEvaluator(Evaluator):
         if batch == "auto" and not o.batch_size:
             # the spec's `auto` is spar's choice (the hf backend's, from free GPU memory; 8 on CPU), not lm-eval's
             # search, which on CPU has no out-of-memory signal to stop it and can take all of the machine's memory
-            batch = getattr(backend, "batch_size", None) or 8
+            batch = getattr(backend, "batch_size", None) or spec.fixed_batch()
         kind = spec.backend
         try:
             if kind == "hf":

@@ -31,7 +31,7 @@ Per benchmark (`records_for(name)`):
 
 `metric_statistic(benchmark, metric)` builds one statistic; `metric_ci(benchmark, samples, metric)` and
 `compare(benchmark, a_samples, b_samples, metric)` also build and match the units. `correct_vector` /
-`paired_correct` give per-unit right/wrong outcomes for McNemar's test, for the metrics `outcome_metric` accepts.
+`paired_correct` give per-unit right/wrong outcomes for McNemar's test, for the metrics `test_choice` tests so.
 `test_choice(benchmark, metric)` says which paired test decides a comparison's verdict: McNemar where one
 right/wrong outcome is one independent unit (IFEval prompt level, refinement items), Obuchowski's clustered
 McNemar where outcomes are clustered within units (IFEval instructions within prompts, LLMBar judgments within
@@ -166,10 +166,6 @@ class Records:
         """The vectorised form of `metric` over these units: index rows (k x n) -> k values."""
         raise NotImplementedError
 
-    def outcome_metric(self, metric: str) -> bool:
-        """Whether `metric` is an accuracy over right/wrong outcomes that McNemar's test applies to."""
-        return False
-
     def outcomes(self, units: Sequence, metric: str) -> list[bool]:
         """Per-unit (or per-judgment) right/wrong outcomes of `metric`, for McNemar's test."""
         raise SparError(f"{self.name}: no per-unit right/wrong outcomes for {metric!r}")
@@ -249,9 +245,6 @@ class PromptRecords(Records):
                 return total / len(PROMPT_METRICS)
             return average
         return lambda idx: one(metric, idx)
-
-    def outcome_metric(self, metric):
-        return metric.startswith(("prompt_level_", "inst_level_"))
 
     def outcome_unit(self, metric):
         return "prompt" if metric.startswith("prompt_level_") else \
@@ -371,9 +364,6 @@ class GroupRecords(Records):
         k = LEVELS.index(int(which[len("lv"):]))
         return lambda idx: per_level(name, idx)[:, k]
 
-    def outcome_metric(self, metric):
-        return metric.startswith("hsr_lv")
-
     def outcomes(self, units, metric=""):
         """HSR per item (invalid judgments wrong), levels in order within each group."""
         items = [s for u in units for s in sorted(u, key=lambda s: s["level"])]
@@ -463,9 +453,6 @@ class PairRecords(Records):
             return nanmean_rows(list(values.values()))
         return summary
 
-    def outcome_metric(self, metric):
-        return metric.endswith("acc")
-
     def outcome_unit(self, metric):
         """Accuracy of one subset is a pooled proportion of judgments (two per pair: clustered); the adversarial
         and overall accuracies are means over subsets, so they are tested with the stratified bootstrap."""
@@ -518,9 +505,6 @@ class ItemRecords(Records):
             _need(u, ("follows",), self.name)
         follows = np.array([bool(u["follows"]) for u in units], float)
         return lambda idx: follows[idx].sum(axis=1) / idx.shape[1]
-
-    def outcome_metric(self, metric):
-        return metric == "accuracy"
 
     def outcome_unit(self, metric):
         return "item" if metric == "accuracy" else ""
@@ -591,9 +575,6 @@ class MeanRecords(Records):
     def units_for(self, samples: Sequence[dict], metric: str) -> list:
         """The units of `metric`: the rows of its filter."""
         return self.select(samples, metric)
-
-    def outcome_metric(self, metric):
-        return True
 
     def outcome_unit(self, metric):
         return "sample"
@@ -730,11 +711,6 @@ def test_choice(benchmark: str, metric: str) -> PairedTest:
     return records_for(benchmark).test_choice(metric)
 
 
-def outcome_metric(benchmark: str, metric: str) -> bool:
-    """Whether McNemar's test applies to `metric` (an accuracy over per-unit right/wrong outcomes)."""
-    return records_for(benchmark).outcome_metric(metric)
-
-
 def is_number(value: Any) -> bool:
     """A finite number (not a bool): what a metric cell holds."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
@@ -742,5 +718,5 @@ def is_number(value: Any) -> bool:
 
 __all__ = ["ID_FIELDS", "MetricStatistic", "Records", "PromptRecords", "GroupRecords", "PairRecords", "ItemRecords",
            "MeanRecords", "REGISTRY", "register", "records_for", "detect", "units_for", "metric_statistic",
-           "metric_ci", "align", "compare", "correct_vector", "paired_correct", "outcome_metric", "is_number",
+           "metric_ci", "align", "compare", "correct_vector", "paired_correct", "is_number",
            "PairedTest", "MCNEMAR", "CLUSTERED", "BOOTSTRAP", "paired_clusters", "test_choice"]

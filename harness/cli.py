@@ -127,7 +127,7 @@ def _contamination(args: argparse.Namespace, console) -> int:
     from pathlib import Path
 
     from harness.records import RunRecord, check_output_dir, now, write_json, write_jsonl
-    from harness.suite import parse_data
+    from harness.data import parse_data
     from training.contamination import benchmark_texts, check, training_texts
 
     names = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
@@ -147,7 +147,8 @@ def _contamination(args: argparse.Namespace, console) -> int:
                                                              finished=now(), seconds=report.seconds,
                                                              extra=report.figures()).to_dict())
     console.print(_contamination_table(report))
-    console.print(f"{len(report.pairs)} overlapping pair{'' if len(report.pairs) == 1 else 's'} -> {output} ({report.seconds:.2f} s to compare)")
+    pairs = f"{len(report.pairs)} overlapping pair{'' if len(report.pairs) == 1 else 's'}"
+    console.print(f"{pairs} -> {output} ({report.seconds:.2f} s to compare)")
     return 0
 
 
@@ -251,19 +252,17 @@ def print_results(console, metrics: dict[str, dict], title: str) -> None:
 
 def _benchmarks(console, name: str | None) -> None:
     import dataclasses
-    import importlib
 
     from rich.markup import escape
     from rich.table import Table
 
-    from evaluators import PREFIXES, REGISTRY, evaluator_class
+    from evaluators import PREFIXES, REGISTRY, evaluator_class, family_class
     from harness.options import help_of
 
-    families = {f"{prefix}:<task>": target for prefix, target in PREFIXES.items()}
+    families = {f"{prefix}:<task>": prefix for prefix in PREFIXES}
     for bench in [name] if name else [*REGISTRY, *families]:
         if bench in families:  # a family of benchmarks: `lm-eval:<task>` names any lm-eval task, group or tag
-            module, _, attr = families[bench].partition(":")
-            cls = getattr(importlib.import_module(module), attr)
+            cls = family_class(families[bench])
             title = (f"{bench}: one benchmark per task, e.g. --benchmarks {bench.split(':')[0]}:gsm8k; "
                      f"options as --bench {bench.split(':')[0]}:gsm8k.KEY=VALUE")
         else:

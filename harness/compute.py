@@ -79,7 +79,7 @@ def local_generation_gpus(specs: Iterable) -> int:
     def held(s) -> int:
         serve = getattr(s, "serve", None)
         if serve is not None and getattr(serve, "command", ""):
-            groups = [g for g in str(serve.gpus or "").split(";") if g.strip()]
+            groups = serve.gpu_groups()
             return len({d.strip() for g in groups for d in g.split(",") if d.strip()}) if groups else visible
         if not visible:
             return 0

@@ -144,11 +144,10 @@ def _field_of(key: str) -> tuple[type, str]:
 
 def _default_text(cls: type, name: str) -> str:
     """` (default: X)` for a flag's help, from the field's declared default ('' when the help already says)."""
+    from pydantic.fields import FieldInfo
+
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    value = f.default
-    info = getattr(cls, "__pydantic_fields__", {}).get(name)
-    if info is not None and value is dataclasses.MISSING or hasattr(value, "default"):
-        value = getattr(info, "default", None)
+    value = f.default.default if isinstance(f.default, FieldInfo) else f.default  # option() with constraints
     if value is dataclasses.MISSING or value is None or value == "" or isinstance(value, (dict, list)):
         return ""
     return f" (default: {value})"

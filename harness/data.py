@@ -161,6 +161,32 @@ LOCAL_DATA_HINT = ("to use local data, pass --data FILE_OR_FOLDER or set SPAR_DA
                    "../shared/data (ifeval/input_data.jsonl, followbench/, llmbar/)")
 
 
+def parse_data(spec: str, benchmarks: list[str]) -> dict[str, str | None]:
+    """Each benchmark's data source from a `--data` value (`spar eval`, and each eval stage of `spar run`): nothing
+    (None: the default location), one source for a single benchmark, or `name=source` pairs separated by commas."""
+    if not spec:
+        return {b: None for b in benchmarks}
+    if "=" not in spec:
+        if len(benchmarks) > 1:
+            raise SparError("--data: with several benchmarks, give name=source pairs separated by commas")
+        return {benchmarks[0]: spec}
+    out: dict[str, str | None] = {b: None for b in benchmarks}
+    for part in spec.split(","):
+        name, sep, source = part.partition("=")
+        if not sep or name.strip() not in out:
+            raise SparError(f"--data: {part!r} does not name one of the benchmarks {benchmarks}")
+        out[name.strip()] = source.strip()
+    return out
+
+
+def data_for(spec: str, benchmarks: list[str]) -> str:
+    """A `--data` value restricted to `benchmarks` (its `name=source` pairs for them; a single source as it is):
+    what each eval stage of `spar run` passes on from `eval.data`, which names the benchmarks of every stage."""
+    if "=" not in spec:
+        return spec
+    return ",".join(part for part in spec.split(",") if part.partition("=")[0].strip() in benchmarks)
+
+
 def locate(source: str | None, default_hub_id: str, local_relpath: str) -> str:
     """A data source: the explicit one, else the local data folder ($SPAR_DATA_DIR) when it has the file, else
     the hub id."""

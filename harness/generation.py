@@ -42,13 +42,15 @@ class GenerationStats:
 
     def count(self, completions: Sequence[Completion], cached: bool) -> None:
         """Add the samples' token counts (generated now, or read from the cache)."""
-        for c in completions:
-            prefix = "cached_" if cached else ""
-            setattr(self, prefix + "prompt_tokens", getattr(self, prefix + "prompt_tokens") + c.prompt_tokens)
-            setattr(self, prefix + "completion_tokens",
-                    getattr(self, prefix + "completion_tokens") + c.completion_tokens)
-            if not c.completion_tokens and c.text:
-                self.uncounted += 1
+        prompt = sum(c.prompt_tokens for c in completions)
+        completion = sum(c.completion_tokens for c in completions)
+        if cached:
+            self.cached_prompt_tokens += prompt
+            self.cached_completion_tokens += completion
+        else:
+            self.prompt_tokens += prompt
+            self.completion_tokens += completion
+        self.uncounted += sum(1 for c in completions if not c.completion_tokens and c.text)
 
 
 def counting_generate(backend: Backend, cache: GenerationCache, stats: GenerationStats

@@ -95,16 +95,23 @@ def _field_types(cls: Any) -> dict[str, Any]:
         return {f.name: None for f in dataclasses.fields(cls)}
 
 
+def closest_name(name: str, names: Any) -> str | None:
+    """The valid name closest to a mistyped one (difflib, similarity at least 0.6), or None."""
+    import difflib
+
+    match = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
 def nearest_key(cls: Any, loc: tuple) -> str | None:
     """The valid key closest to the unknown one at `loc` (a path of field names from `cls`), as a dotted path."""
-    import difflib
     import typing
 
     for part in loc[:-1]:
         cls = _field_types(cls).get(part)
         cls = next((a for a in typing.get_args(cls) if dataclasses.is_dataclass(a)), cls)  # `Spec | None`
-    match = difflib.get_close_matches(loc[-1], list(_field_types(cls)), n=1, cutoff=0.6) if loc else []
-    return ".".join(loc[:-1] + (match[0],)) if match else None
+    match = closest_name(loc[-1], _field_types(cls)) if loc else None
+    return ".".join(loc[:-1] + (match,)) if match else None
 
 
 def validation_message(exc: ValidationError, where: str, lines: dict[tuple, int | str] | None = None,

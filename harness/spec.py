@@ -109,8 +109,7 @@ class ModelSpec:
                 log_dir = Path(tempfile.mkdtemp(prefix="spar-servers-"))
             return ServedBackend(self, resolve_model(self.name, revision=self.revision or None), log_dir)
         if self.backend == "fake":
-            return make_backend("fake", model=self.name, script=self.script,
-                                batch_size=8 if self.batch_size == "auto" else self.batch_size)
+            return make_backend("fake", model=self.name, script=self.script, batch_size=self.fixed_batch())
         if self.backend == "openai":
             return make_backend("openai", model=self.name, base_url=self.base_url, api_key_env=self.api_key_env,
                                 max_concurrency=self.max_concurrency, max_retries=self.max_retries,
@@ -121,7 +120,14 @@ class ModelSpec:
                                 tensor_parallel_size=self.tensor_parallel_size,
                                 data_parallel_size=self.data_parallel_size)
         return make_backend(self.backend, model=resolved, dtype=self.dtype, device=self.device,
-                            batch_size=self.batch_size if self.backend == "hf" or self.batch_size != "auto" else 8)
+                            batch_size=self.batch_size if self.backend == "hf" else self.fixed_batch())
+
+    def fixed_batch(self) -> int:
+        """The batch of a backend that does not choose one itself (only hf sizes `auto` from free memory): `auto` is
+        the CPU batch."""
+        from harness.backends.hf import CPU_BATCH
+
+        return CPU_BATCH if self.batch_size == "auto" else self.batch_size
 
 
 def spec_from(value: Any, base: dict | None = None) -> dict:

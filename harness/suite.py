@@ -20,6 +20,7 @@ from evaluators.base import Evaluator, GenerationConfig, LoadedData
 from harness.cache import GenerationCache, check_cache_path
 from harness.compute import local_generation_gpus, stage_compute
 from harness.config import EvalConfig, JudgingConfig
+from harness.data import data_for, parse_data
 from harness.errors import SparError
 from harness.generation import GenerationStats, cached_generate, counting_generate
 from harness.options import to_dict
@@ -35,22 +36,6 @@ class RunResult:
     output: Path
     metrics: dict[str, dict] = field(default_factory=dict)
     record: dict = field(default_factory=dict)
-
-
-def parse_data(spec: str, benchmarks: list[str]) -> dict[str, str | None]:
-    if not spec:
-        return {b: None for b in benchmarks}
-    if "=" not in spec:
-        if len(benchmarks) > 1:
-            raise SparError("--data: with several benchmarks, give name=source pairs separated by commas")
-        return {benchmarks[0]: spec}
-    out: dict[str, str | None] = {b: None for b in benchmarks}
-    for part in spec.split(","):
-        name, sep, source = part.partition("=")
-        if not sep or name.strip() not in out:
-            raise SparError(f"--data: {part!r} does not name one of the benchmarks {benchmarks}")
-        out[name.strip()] = source.strip()
-    return out
 
 
 def default_output(model: str) -> Path:
@@ -291,8 +276,7 @@ def checkpoint_evaluator(run_cfg, reporter: Reporter | None = None):
 
     def config(model: str, benchmarks: str, output: Path, judge: str) -> EvalConfig:
         names = [b.strip() for b in benchmarks.split(",") if b.strip()]
-        data = ",".join(part for part in e.data.split(",") if part.partition("=")[0].strip() in names) \
-            if "=" in e.data else e.data
+        data = data_for(e.data, names)
         spec = m.actor.replace(name=model, batch_size=e.batch_size)
         judge_spec = m.refiner.replace(name=judge, batch_size=e.batch_size) if judge else None
         return EvalConfig(model=spec, judge=judge_spec, benchmarks=",".join(names), data=data, limit=e.limit,

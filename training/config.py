@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.errors import SparError
-from harness.options import (NonNegativeInt, PositiveInt, key_place, option, options, parse_override, read_yaml,
-                             set_dotted, validate)
+from harness.options import (NonNegativeInt, PositiveInt, closest_name, key_place, option, options, parse_override,
+                             read_yaml, set_dotted, validate)
 from harness.spec import BatchSize, ModelSpec, spec_from
 from training.contamination import ContaminationConfig
 from training.trainers import DPOStageConfig, SFTStageConfig
@@ -136,17 +136,15 @@ _SPEC_FIELDS = {f.name for f in dataclasses.fields(ModelSpec)}
 def _check_models_keys(data: dict, where: str, lines: dict) -> None:
     """An unknown key under `models:` (neither a role, `train_launcher`, nor a shared spec field) is one error naming
     the flag or line that set it and the nearest valid key (`models.scrip` -> `models.script`)."""
-    import difflib
-
     models = data.get("models")
     if not isinstance(models, dict):
         return
     valid = [f.name for f in dataclasses.fields(ModelsConfig)] + sorted(_SPEC_FIELDS)
     for key in models:
         if key not in valid:
-            near = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+            near = closest_name(str(key), valid)
             raise SparError(f"{key_place(where, lines, ('models', str(key)))}: models.{key}: unknown option"
-                            + (f" (did you mean models.{near[0]}?)" if near else ""))
+                            + (f" (did you mean models.{near}?)" if near else ""))
 
 
 def _normalise_models(data: dict, where: str, self_judging: bool = False) -> dict:

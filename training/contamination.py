@@ -28,12 +28,11 @@ from typing import Any, Literal
 
 from harness.errors import DataError, SparError
 from harness.options import PositiveInt, option, options
+from training.sources import BUILTIN_PROMPTS, PROMPT_FIELDS, read_rows
 
 NORMALISATION = "ASCII punctuation deleted, lower-cased, split on whitespace (lm-eval's Janitor, after GPT-3)"
 #: the benchmarks `spar contamination` compares with when none are named (the ones SPaR evaluates on)
 DEFAULT_BENCHMARKS = "ifeval,followbench,llmbar"
-#: where an item's prompt text is read from (first one present), on benchmark items and training rows alike
-PROMPT_FIELDS = ("prompt", "instruction", "input")
 RESPONSE_FIELDS = ("response", "output", "completion", "chosen", "rejected")
 _KEY_FIELDS = ("subset", "category", "key", "example_id", "index", "level")
 _PUNCT = str.maketrans("", "", string.punctuation)
@@ -283,9 +282,7 @@ def _row_texts(row: dict, key: str, responses: bool) -> tuple[str | None, list[T
 
 def training_texts(source: str, responses: bool = False) -> tuple[list[Text], str]:
     """The training prompts (and responses) of a JSON/JSONL file, hub id or `builtin` (the self-play prompts)."""
-    from training.sources import BUILTIN_PROMPTS, _rows
-
-    rows, origin = _rows(str(BUILTIN_PROMPTS) if source == "builtin" else source)
+    rows, origin = read_rows(str(BUILTIN_PROMPTS) if source == "builtin" else source)
     texts: list[Text] = []
     answers: list[Text] = []
     for i, row in enumerate(rows, 1):
@@ -321,16 +318,6 @@ def check_prompt_pool(pool: list[tuple[str, str]], benchmarks: list[str], source
     report = check(texts, loaded, cfg.n, cfg.short, origin, cfg.min_words)
     report.skipped = skipped
     return report
-
-
-def eval_sources(data: str, names: list[str]) -> dict[str, str | None]:
-    """Each benchmark's data source from an eval `data` value: `name=source` pairs, or one source for every
-    benchmark (as each eval call of `spar run` passes it), or nothing (the default location)."""
-    if "=" not in data:
-        return {name: data or None for name in names}
-    pairs = (part.partition("=") for part in data.split(","))
-    given = {name.strip(): source.strip() for name, _, source in pairs}
-    return {name: given.get(name) for name in names}
 
 
 def note(report: ContaminationReport) -> str | None:

@@ -26,7 +26,7 @@ from typing import Callable
 from harness.cache import GenerationCache
 from harness.concurrent import CompletionStream, server_backend, stream_generate
 from harness.compute import compute_columns, local_generation_gpus, stage_compute, visible_gpus
-from harness.data import read_jsonl
+from harness.data import data_for, parse_data, read_jsonl
 from harness.errors import SparError
 from harness.generation import GenerationStats, cached_generate, counting_generate
 from harness.models import resolve_model
@@ -371,15 +371,19 @@ def check_contamination(cfg: RunConfig, pool: list, origin: str, reporter: Repor
     """The prompts the run trains on against the prompts of the benchmarks it evaluates (training.contamination,
     `contamination:` in the config): a note when they overlap, every pair in <out>/contamination.jsonl; returns the
     figures for the records (None when the check is off or nothing is evaluated)."""
-    from training.contamination import check_prompt_pool, eval_sources, note
+    from training.contamination import check_prompt_pool, note
 
-    names = [b.strip() for b in f"{cfg.eval.actor_benchmarks},{cfg.eval.refiner_benchmarks}".split(",") if b.strip()]
+    groups = [[b.strip() for b in group.split(",") if b.strip()]
+              for group in (cfg.eval.actor_benchmarks, cfg.eval.refiner_benchmarks)]
+    names = [b for group in groups for b in group]
     if not cfg.contamination.check or not names:
         return None
+    sources = {}  # as each eval stage reads its data
+    for group in filter(None, groups):
+        sources.update(parse_data(data_for(cfg.eval.data, group), group))
     plan = schedule(cfg)
     used = list(dict.fromkeys(p for t in range(1, plan.iterations + 1) for p in iteration_prompts(pool, t, plan)))
-    report = check_prompt_pool(used, names, eval_sources(cfg.eval.data, names), cfg.contamination, origin,
-                               cfg.eval.bench)
+    report = check_prompt_pool(used, names, sources, cfg.contamination, origin, cfg.eval.bench)
     write_jsonl(cfg.out / "contamination.jsonl", [asdict(p) for p in report.pairs])
     line = note(report)
     if line:

@@ -9,10 +9,12 @@ from harness.data import load_hub_rows, read_json_list, read_jsonl
 from harness.errors import DataError, SparError
 
 BUILTIN_PROMPTS = Path(__file__).parent / "data" / "selfplay_prompts.jsonl"
+#: where a row's prompt text is read from (first one present), on training rows and benchmark items alike
 PROMPT_FIELDS = ("prompt", "instruction", "input")
 
 
-def _rows(source: str) -> tuple[list[dict], str]:
+def read_rows(source: str) -> tuple[list[dict], str]:
+    """The rows of a JSON list or JSONL file, or of a hub dataset, and where they came from."""
     path = Path(source).expanduser()
     if path.is_file():
         if path.suffix == ".json":
@@ -30,7 +32,7 @@ def load_prompts(source: str) -> tuple[list[tuple[str, str]], str]:
     """(key, prompt) pairs; a row gives its text in `prompt`, `instruction` or `input`, and optionally a `key`."""
     if source == "builtin":
         source = str(BUILTIN_PROMPTS)
-    rows, origin = _rows(source)
+    rows, origin = read_rows(source)
     out = []
     for i, row in enumerate(rows, 1):
         if not isinstance(row, dict):
@@ -69,7 +71,7 @@ def _turns(row: dict, origin: str, line: int) -> list[dict]:
 def load_sft_records(source: str, limit: int | None = None) -> tuple[list[dict], str]:
     """Prompt-completion chat records (the completion = the last assistant turn) from released SPaR data or any
     chat data: `messages` lists, ShareGPT `conversations`, or instruction/output pairs."""
-    rows, origin = _rows(source)
+    rows, origin = read_rows(source)
     records = []
     for i, row in enumerate(rows[:limit] if limit else rows, 1):
         if not isinstance(row, dict):

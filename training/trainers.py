@@ -351,13 +351,14 @@ def sft_trainer(model_path: str, records: Sequence[dict], output: Path, cfg: SFT
     tokenizer = _tokenizer(model_path)
     model = _load_float32(model_path)
     rows = [sft_example(tokenizer, r, cfg.train_on) for r in records]
-    if rows and not any(any(t != -100 for t in r["labels"][: cfg.max_length]) for r in rows):
+    targets = sum(sum(t != -100 for t in r["labels"][: cfg.max_length]) for r in rows)
+    if rows and not targets:
         raise SparError(f"{_where(stage)}.max_length {cfg.max_length}: every one of the {len(rows)} records has its "
                         f"target turns past the cutoff, so nothing would be trained; raise {_where(stage)}.max_length")
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     trainer.spar_batch = plan
     trainer.spar_targets = {"train_on": cfg.train_on,
-                            "target_tokens": sum(sum(t != -100 for t in r["labels"][: cfg.max_length]) for r in rows),
+                            "target_tokens": targets,
                             "truncated_records": sum(len(r["input_ids"]) > cfg.max_length for r in rows)}
     return trainer
 

@@ -56,14 +56,13 @@ def search_without_search(cfg: SearchConfig, reading: str) -> SearchConfig:
 def stage_refine(run) -> dict:
     """SPaR's search stage on the constrained settings (`searches.jsonl`), with the reading in its summary."""
     options_in = run.options
-    run.options = replace(options_in, search=search_without_search(options_in.search,
-                                                                   options_in.refine_without_search))
+    used = search_without_search(options_in.search, options_in.refine_without_search)
+    run.options = replace(options_in, search=used)
     # SPaR's stage reads run.options.search; the method's own options are put back whatever happens
     try:
         out = stage_search(run)
     finally:
         run.options = options_in
-    used = search_without_search(options_in.search, options_in.refine_without_search)
     return {**out, "refine_without_search": options_in.refine_without_search,
             "search_settings": {k: getattr(used, k) for k in ("branch", "select_branch", "max_depth", "budget")}}
 
