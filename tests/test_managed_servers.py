@@ -201,7 +201,10 @@ def test_ctrl_c_sigterm_or_kill_of_spar_stops_its_servers(tiny_model_dir, tmp_pa
     if sig == signal.SIGKILL:  # nothing runs in spar: the kernel's parent-death signal stops the servers
         assert proc.returncode == -9
         deadline = time.monotonic() + 30
-        while any(alive(pid) for pid, _ in recorded_pids(pids)) and time.monotonic() < deadline:
+        # the leader shows as a zombie while its other threads still tear down and hold the socket: wait for both
+        while (any(alive(pid) for pid, _ in recorded_pids(pids))
+               or any(port_listening("127.0.0.1", port) for _, port in recorded_pids(pids))) \
+                and time.monotonic() < deadline:
             time.sleep(0.2)
     else:
         assert proc.returncode == 130, err
