@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_CONFIG = REPO / "configs" / "spar-smollm2-cpu.yaml"
-#: transformers serve as a managed command (harness/servers.py placeholders); continuous batching on GPUs
+#: transformers serve as a managed command (harness/core/servers.py placeholders); continuous batching on GPUs
 SERVE = "transformers serve {model} --host {host} --port {port} --dtype {dtype} --device {device}"
 TRAINING_STAGES = ("train_actor", "train_refiner")
 CRITIQUE = ("Step-by-step verification: the Output does not meet every constraint of the Prompt.\n"
@@ -143,7 +143,7 @@ def run_overrides(args, path: str, model: str, out: Path) -> list[str]:
 
 def spar_run(args, path: str, model: str, out: Path, baseline: float | None) -> dict:
     """`spar run` of the CPU config in this process, with a probe around every stage."""
-    from harness.cli import main as spar_main
+    from harness.commands import main as spar_main
     from training.loop import IterationRun
 
     probe = StageProbe(path, baseline)
@@ -168,9 +168,9 @@ def spar_run(args, path: str, model: str, out: Path, baseline: float | None) -> 
 def timed_search(mode: str, backend, roots: list, cfg, cache_path: Path) -> tuple[float, int]:
     """One search of `roots` from an empty cache: (wall seconds, completion tokens). async: `run_async` over a
     `CompletionStream`; lockstep: `run_batched`; node-at-a-time: `run_sequential` (one request per call)."""
-    from harness.cache import GenerationCache
-    from harness.concurrent import CompletionStream
-    from harness.generation import GenerationStats, counting_generate
+    from harness.core.cache import GenerationCache
+    from harness.core.concurrent import CompletionStream
+    from harness.core.generation import GenerationStats, counting_generate
     from training.tree_search import run_async, run_batched, run_sequential, search
 
     cache, stats = GenerationCache(cache_path), GenerationStats()
@@ -191,11 +191,11 @@ def timed_search(mode: str, backend, roots: list, cfg, cache_path: Path) -> tupl
 def search_speed(args, model: str, out: Path, deadline: float) -> list[dict]:
     """Lock-step, async and node-at-a-time searches on fresh caches against managed servers, and the peak."""
     from evaluators.judging import judge_messages
-    from harness.cache import GenerationCache
-    from harness.concurrent import stream_generate
-    from harness.servers import ServeConfig
-    from harness.spec import ModelSpec
-    from harness.types import ChatRequest, Message, SamplingParams
+    from harness.core.cache import GenerationCache
+    from harness.core.concurrent import stream_generate
+    from harness.core.servers import ServeConfig
+    from harness.core.spec import ModelSpec
+    from harness.core.types import ChatRequest, Message, SamplingParams
     from training.sources import load_prompts
     from training.tree_search import Root, SearchConfig
 
@@ -247,7 +247,7 @@ def tiny_model(folder: Path) -> str:
     """A tiny random Llama with SmolLM2's tokenizer and chat template (as the tests build it)."""
     from transformers import AutoTokenizer
 
-    from harness.models import _embedded_gguf
+    from harness.core.models import _embedded_gguf
     from training.dry_run import tiny_model as build
 
     if (folder / "config.json").is_file():

@@ -130,9 +130,9 @@ def _generation(model_dir: Path, dtype: str, n: int = 32, new_tokens: int = 64) 
     itself changes outputs."""
     import torch
 
-    from harness.backends.hf import HFBackend
-    from harness.models import ResolvedModel
-    from harness.types import ChatRequest, Message, SamplingParams
+    from harness.core.backends.hf import HFBackend
+    from harness.core.models import ResolvedModel
+    from harness.core.types import ChatRequest, Message, SamplingParams
 
     model = ResolvedModel(spec=str(model_dir), path=str(model_dir), identity="gpu-check", source="local")
     sampling = SamplingParams(temperature=0.0, max_new_tokens=new_tokens)

@@ -1,6 +1,6 @@
 """IFEval speed benchmarks (measure, do not assert):
 
-1. scoring: `spar score ifeval` (harness.suite.run_score) against lm-eval's own IFEval loop
+1. scoring: `spar score ifeval` (harness.suite.runner.run_score) against lm-eval's own IFEval loop
    (`lm_eval.tasks.ifeval.utils.process_results` per response, then the four accuracies), on the same responses,
    in one process; prints both times and the ratio, and checks both give the same four accuracies (up to the two
    prompts where lm-eval draws a random letter).
@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluators.ifeval import METRICS, IFEvalEvaluator  # noqa: E402
-from harness.config import load_eval_config  # noqa: E402
-from harness.suite import run_eval, run_score  # noqa: E402
+from harness.suite.config import load_eval_config  # noqa: E402
+from harness.suite.runner import run_eval, run_score  # noqa: E402
 
 
 def synthetic_responses(rows: list[dict]) -> list[dict]:

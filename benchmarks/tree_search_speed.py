@@ -23,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluators.judging import judge_messages  # noqa: E402
-from harness.cache import GenerationCache  # noqa: E402
-from harness.generation import cached_generate  # noqa: E402
-from harness.spec import ModelSpec  # noqa: E402
-from harness.types import ChatRequest, Message, SamplingParams  # noqa: E402
+from harness.core.cache import GenerationCache  # noqa: E402
+from harness.core.generation import cached_generate  # noqa: E402
+from harness.core.spec import ModelSpec  # noqa: E402
+from harness.core.types import ChatRequest, Message, SamplingParams  # noqa: E402
 from training.sources import load_prompts  # noqa: E402
 from training.tree_search import Root, SearchConfig, run_batched, run_sequential, search  # noqa: E402
 

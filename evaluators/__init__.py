@@ -13,7 +13,7 @@ import importlib
 from typing import Any
 
 from evaluators.base import Evaluator
-from harness.errors import SparError
+from harness.core.errors import SparError
 
 REGISTRY: dict[str, str] = {
     "ifeval": "evaluators.ifeval:IFEvalEvaluator",

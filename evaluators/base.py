@@ -7,8 +7,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from harness.options import options, validate
-from harness.types import ChatRequest, SamplingParams
+from harness.core.options import options, validate
+from harness.core.types import ChatRequest, SamplingParams
 
 
 @options
@@ -43,7 +43,7 @@ class Evaluator(ABC):
     """A benchmark. Flow: load -> requests (answered by the model under test) -> [judge_requests (answered by a
     judge model) when `needs_judge`] -> score.
 
-    A benchmark owns its options: `Options` is an `harness.options.options` dataclass, filled from YAML
+    A benchmark owns its options: `Options` is an `harness.core.options.options` dataclass, filled from YAML
     (`bench: {name: {key: value}}`) or `--bench name.key=value` and checked before any model loads. `judge` is how
     judge models are asked (votes, decoding, verdict parser), shared by the run's judged benchmarks."""
 
@@ -69,7 +69,7 @@ class Evaluator(ABC):
 
     def run(self, data: LoadedData, spec: Any, backend: Any, config: GenerationConfig) -> ScoreResult | None:
         """Benchmarks that drive generation themselves (lm-eval tasks) return their result here, given the model's
-        spec (harness.spec.ModelSpec), its open backend and the run's generation config; the others return None
+        spec (harness.core.spec.ModelSpec), its open backend and the run's generation config; the others return None
         and go through requests -> score."""
         return None
 

@@ -44,11 +44,11 @@ from typing import Any, Literal, Sequence
 
 from evaluators.base import Evaluator, GenerationConfig, LoadedData, ScoreResult
 from evaluators.followbench_rules import RULE_FORMAT_IDS, RULE_SOURCES, SOURCE_CHECKS, example_check, format_check
-from harness.data import (LineFilter, attach_coverage, check_coverage, coverage, iter_jsonl, load_hub_rows, locate,
-                          read_json_list, require, sha256_of)
-from harness.errors import DataError, SparError
-from harness.options import option, options
-from harness.types import ChatRequest, Message
+from harness.core.data import (LineFilter, attach_coverage, check_coverage, coverage, iter_jsonl, load_hub_rows, locate,
+                               read_json_list, require, sha256_of)
+from harness.core.errors import DataError, SparError
+from harness.core.options import option, options
+from harness.core.types import ChatRequest, Message
 
 HUB_ID = "YuxinJiang/FollowBench"
 LOCAL_DIR = "followbench"

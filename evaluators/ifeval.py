@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from evaluators.base import Evaluator, GenerationConfig, LoadedData, ScoreResult
-from harness.backends.base import derive_seed
-from harness.data import (LineFilter, attach_coverage, check_coverage, coverage, iter_jsonl, load_hub_rows, locate,
-                          require, sha256_of)
-from harness.errors import DataError, SparError
-from harness.types import ChatRequest, Message
+from harness.core.backends.base import derive_seed
+from harness.core.data import (LineFilter, attach_coverage, check_coverage, coverage, iter_jsonl, load_hub_rows, locate,
+                               require, sha256_of)
+from harness.core.errors import DataError, SparError
+from harness.core.types import ChatRequest, Message
 
 HUB_ID = "google/IFEval"
 LOCAL_FILE = "ifeval/input_data.jsonl"
@@ -60,7 +60,7 @@ class IFEvalItem:
 
 def _registry() -> dict:
     """lm-eval's instruction registry, imported only after punkt_tab is in place (its import would download)."""
-    from harness.nltk_setup import ensure_punkt_tab
+    from harness.core.nltk_setup import ensure_punkt_tab
 
     ensure_punkt_tab()
     import langdetect

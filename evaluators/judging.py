@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
-from harness.types import ChatRequest, Message, SamplingParams
+from harness.core.types import ChatRequest, Message, SamplingParams
 
 JUDGE_TEMPLATE = (
     "Please act an expert in evaluating the capabilities of instruction-following. In the instruction-following "
@@ -103,7 +103,7 @@ def parse_verdict_lenient(text: str) -> int | None:
 
 
 def get_parser(name: str) -> Callable[[str], int | None]:
-    from harness.errors import SparError
+    from harness.core.errors import SparError
 
     if name not in PARSERS:
         raise SparError(f"judge parser {name!r}: choose from {', '.join(PARSERS)}")
@@ -153,7 +153,7 @@ def parse_refinement_lenient(text: str) -> str | None:
 
 
 def get_refine_parser(name: str) -> Callable[[str], str | None]:
-    from harness.errors import SparError
+    from harness.core.errors import SparError
 
     if name not in REFINE_PARSERS:
         raise SparError(f"refine parser {name!r}: choose from {', '.join(REFINE_PARSERS)}")

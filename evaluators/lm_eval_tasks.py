@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from evaluators.base import Evaluator, GenerationConfig, LoadedData, ScoreResult
-from harness.errors import SparError
-from harness.options import NonNegativeInt, PositiveFloat, PositiveInt, option, options, to_dict
-from harness.types import ChatRequest
+from harness.core.errors import SparError
+from harness.core.options import NonNegativeInt, PositiveFloat, PositiveInt, option, options, to_dict
+from harness.core.types import ChatRequest
 
 PREFIX = "lm-eval"
 #: metrics whose values are fractions (shown in % like spar's own); others are shown as lm-eval reports them
@@ -144,7 +144,7 @@ def _fingerprints(task) -> dict:
 
 def _local_files(cfg: dict) -> dict:
     """sha256 of the local data files a task config names (`dataset_kwargs.data_files`)."""
-    from harness.data import sha256_of
+    from harness.core.data import sha256_of
 
     files = (cfg.get("dataset_kwargs") or {}).get("data_files")
     if isinstance(files, dict):
@@ -189,7 +189,7 @@ def _spar_lm(backend, name: str):
             return json.dumps({"spar_chat": list(chat_history)})
 
         def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-            from harness.types import Message, SamplingParams
+            from harness.core.types import Message, SamplingParams
 
             chats = []
             for req in requests:
@@ -394,7 +394,7 @@ class LMEvalTaskEvaluator(Evaluator):
                             "dtype": getattr(backend, "dtype", spec.dtype),
                             "device": getattr(backend, "device", spec.device), "batch_size": batch}
                     return lm, {"model": "hf", "model_args": args, "weights": "shared with spar's hf backend"}
-                from harness.models import resolve_model
+                from harness.core.models import resolve_model
 
                 resolved = resolve_model(spec.name, revision=spec.revision or None)
                 device = getattr(backend, "device", None) or spec.device
@@ -423,7 +423,7 @@ class LMEvalTaskEvaluator(Evaluator):
     def _openai_model(self, spec: Any, extra: dict, batch: Any, get_model) -> tuple[Any, dict]:
         from urllib.parse import urlsplit, urlunsplit
 
-        from harness.backends.openai_compat import redact_url
+        from harness.core.backends.openai_compat import redact_url
 
         o = self.options
         base = spec.base_url.split(",")[0].strip()
@@ -456,7 +456,7 @@ class LMEvalTaskEvaluator(Evaluator):
 
     def _cache_path(self, model_info: dict, backend: Any) -> str | None:
         """lm-eval's response cache of this model (its identity, lm-eval's model type and arguments)."""
-        from harness.paths import cache_dir
+        from harness.core.paths import cache_dir
 
         identity = getattr(backend, "identity", None)
         if not identity:

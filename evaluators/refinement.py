@@ -15,10 +15,10 @@ from typing import Any, Sequence
 from evaluators.base import Evaluator, GenerationConfig, LoadedData, ScoreResult
 from evaluators.judging import JudgeConfig, get_parser, judge_messages, majority_vote, parse_refinement, \
     refine_messages
-from harness.data import load_hub_rows, read_jsonl, require, sha256_of
-from harness.errors import DataError, SparError
-from harness.options import option, options
-from harness.types import ChatRequest
+from harness.core.data import load_hub_rows, read_jsonl, require, sha256_of
+from harness.core.errors import DataError, SparError
+from harness.core.options import option, options
+from harness.core.types import ChatRequest
 
 BUILTIN = Path(__file__).parent / "data" / "refinement_builtin.jsonl"
 

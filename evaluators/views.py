@@ -1,5 +1,5 @@
 """How each benchmark's per-sample records are shown in `spar view`'s sample browser (evaluators layer: the only
-place that knows what a benchmark's `samples.jsonl` fields mean; `harness/view.py` names no benchmark).
+place that knows what a benchmark's `samples.jsonl` fields mean; `harness/reports/view/` names no benchmark).
 
 `view_for(name)` gives a `SampleView`: its `facets` are the filters the browser offers, and `card(sample)` turns one
 record into a `Card` (title, pass/fail status, facet values, a checklist, the texts to read). Per benchmark:

@@ -46,7 +46,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random Llama with SmolLM2's tokenizer and chat template, saved as a plain checkpoint (seconds)."""
     from transformers import AutoTokenizer
 
-    from harness.models import _embedded_gguf
+    from harness.core.models import _embedded_gguf
     from training.dry_run import tiny_model
 
     gguf = _embedded_gguf()
@@ -65,7 +65,7 @@ def free_port() -> int:
 
 def run_spar(*args: str, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "harness.commands", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, cwd=str(REPO))
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.backends.fake import JUDGE_PREFIX, REFINE_MARK, FakeBackend, _h, _quoted_output, render
-from harness.types import ChatRequest, Completion
+from harness.core.backends.fake import JUDGE_PREFIX, REFINE_MARK, FakeBackend, _h, _quoted_output, render
+from harness.core.types import ChatRequest, Completion
 
 RECEIVED: list[ChatRequest] = []
 SCRIPTS = ("always-no", "never-parses", "flaky-refiner", "prefers-2")

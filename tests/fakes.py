@@ -1,11 +1,11 @@
-"""Test doubles built on the packaged fake backend (harness.backends.fake): deterministic answers, call logging."""
+"""Test doubles built on the packaged fake backend (harness.core.backends.fake): deterministic answers, call logging."""
 
 from __future__ import annotations
 
 import os
 import time
 
-from harness.backends.fake import FakeBackend, selfplay_reply
+from harness.core.backends.fake import FakeBackend, selfplay_reply
 
 
 class EchoBackend(FakeBackend):

@@ -10,8 +10,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness.backends.fake import selfplay_reply
-from harness.types import ChatRequest, Message
+from harness.core.backends.fake import selfplay_reply
+from harness.core.types import ChatRequest, Message
 
 
 class ScriptedServer:

@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from harness.cli import main
+from harness.commands import main
 
 HERE = Path(__file__).resolve().parent
 GOOD_IFEVAL = HERE / "data" / "ifeval_quickstart_good.jsonl"

@@ -11,8 +11,8 @@ import hashlib
 import os
 import time
 
-from harness.backends.fake import FakeBackend, render, selfplay_reply
-from harness.types import ChatRequest
+from harness.core.backends.fake import FakeBackend, render, selfplay_reply
+from harness.core.types import ChatRequest
 
 SCORE_HEAD = "Review the user's question and the corresponding response using the additive 5-point"
 META_HEAD = "Review the user's question and the corresponding response, along with two judgments."

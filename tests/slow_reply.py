@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 
-from harness.backends.fake import echo_reply
+from harness.core.backends.fake import echo_reply
 
 
 def reply(request, sample_index: int) -> str:

@@ -1,4 +1,4 @@
-"""The asynchronous search scheduler and the concurrent generation path (harness.concurrent): on a deterministic
+"""The asynchronous search scheduler and the concurrent generation path (harness.core.concurrent): on a deterministic
 loopback server, lock-step, async and node-at-a-time build the same trees with the same request counts; answers are
 cached as they arrive (a run killed with SIGKILL resumes and asks only for the rest); failures stop everything at
 once; `search.scheduler: auto` picks async for a server and records it."""
@@ -15,12 +15,12 @@ import time
 import pytest
 import yaml
 
-from harness.backends.openai_compat import OpenAIBackend
-from harness.cache import GenerationCache
-from harness.concurrent import CompletionStream, server_backend, stream_generate
-from harness.errors import SparError
-from harness.generation import cached_generate
-from harness.types import ChatRequest, SamplingParams
+from harness.core.backends.openai_compat import OpenAIBackend
+from harness.core.cache import GenerationCache
+from harness.core.concurrent import CompletionStream, server_backend, stream_generate
+from harness.core.errors import SparError
+from harness.core.generation import cached_generate
+from harness.core.types import ChatRequest, SamplingParams
 from tests.conftest import REPO
 from tests.fakes import SelfPlayBackend
 from tests.loopback_server import ScriptedServer, search_roots
@@ -123,9 +123,9 @@ def test_a_failed_request_stops_the_search_with_one_line(tmp_path):
 
 CHILD = """
 import sys
-from harness.backends.openai_compat import OpenAIBackend
-from harness.cache import GenerationCache
-from harness.concurrent import CompletionStream
+from harness.core.backends.openai_compat import OpenAIBackend
+from harness.core.cache import GenerationCache
+from harness.core.concurrent import CompletionStream
 from tests.loopback_server import search_roots
 from training.tree_search import SearchConfig, run_async, search
 backend = OpenAIBackend("scripted", base_url=sys.argv[1], api_key_env="", max_concurrency=4, max_retries=0,
@@ -177,7 +177,7 @@ def test_auto_scheduler_is_async_for_servers_and_lockstep_in_process():
 
 def test_spar_run_collects_and_searches_through_the_concurrent_path(tmp_path, monkeypatch):
     import training.loop
-    from harness.cli import main
+    from harness.commands import main
 
     streamed = []
 
@@ -207,7 +207,7 @@ def test_spar_run_collects_and_searches_through_the_concurrent_path(tmp_path, mo
 
 
 def test_a_bad_scheduler_is_a_one_line_error(tmp_path, capsys):
-    from harness.cli import main
+    from harness.commands import main
 
     path = tmp_path / "config.yaml"
     path.write_text("search:\n  scheduler: fast\n")

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pytest
 
-from harness.cli import main
+from harness.commands import main
 
 QUICK = ["--data", "quickstart", "--limit", "2", "--model", "m", "--backend", "fake"]
 
@@ -255,7 +255,7 @@ def test_result_files_get_the_users_umask(tmp_path):
     """Atomic writes leave the mode an ordinary write would (not mkstemp's 0600); an existing file keeps its mode."""
     import os
 
-    from harness import records
+    from harness.core import records
 
     path = tmp_path / "metrics.json"
     records.write_json(path, {"a": 1})

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fakes import EchoBackend
-from harness.cache import GenerationCache, cache_key
-from harness.generation import cached_generate
-from harness.types import ChatRequest, Completion, SamplingParams
+from harness.core.cache import GenerationCache, cache_key
+from harness.core.generation import cached_generate
+from harness.core.types import ChatRequest, Completion, SamplingParams
 
 
 def test_key_depends_on_every_part():

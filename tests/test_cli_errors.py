@@ -114,7 +114,7 @@ def test_accelerate_default_config_file_counts(monkeypatch, tmp_path):
 
 def test_batch_plan_refused_at_start_only_for_stages_that_run(tmp_path, monkeypatch):
     """init.sft is checked only when the run has init data; rft only for methods that train a refiner."""
-    from harness.errors import SparError
+    from harness.core.errors import SparError
     from training.config import load_run_config
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))
@@ -132,8 +132,8 @@ def test_batch_plan_refused_at_start_only_for_stages_that_run(tmp_path, monkeypa
 
 
 def test_different_units_message_names_the_flag():
-    from harness.errors import SparError
-    from harness.stats import align_by_key
+    from harness.core.errors import SparError
+    from harness.core.stats import align_by_key
 
     with pytest.raises(SparError, match="pass --intersect"):
         align_by_key([{"k": 1}, {"k": 2}], [{"k": 1}], lambda u: u["k"])

@@ -136,7 +136,7 @@ def _ifeval_runs(rng, prompts: int, sizes, difficulty, drop: float = 0.0) -> lis
 
 def _overall_rate(sims: int, drop: float, seed: int) -> tuple[float, list[str]]:
     from evaluators.ifeval import METRICS
-    from harness.report.compare import adjust, compare_samples, overall_verdict
+    from harness.reports.compare import adjust, compare_samples, overall_verdict
 
     rng = np.random.default_rng(seed)
     prompts = 60

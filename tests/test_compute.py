@@ -13,11 +13,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.backends.hf import AUTO_MAX_BATCH, CPU_BATCH, bytes_per_sequence, choose_batch_size
-from harness.cache import GenerationCache
-from harness.compute import compute_columns, generation_totals, iteration_compute, stage_compute
-from harness.generation import GenerationStats, cached_generate
-from harness.types import ChatRequest, Completion, SamplingParams
+from harness.core.backends.hf import AUTO_MAX_BATCH, CPU_BATCH, bytes_per_sequence, choose_batch_size
+from harness.core.cache import GenerationCache
+from harness.core.compute import compute_columns, generation_totals, iteration_compute, stage_compute
+from harness.core.generation import GenerationStats, cached_generate
+from harness.core.types import ChatRequest, Completion, SamplingParams
 from report_fixtures import spar
 from test_methods import FAKE_MODELS, SR, _base, _write
 from test_report import build_experiment
@@ -79,9 +79,9 @@ def test_stage_and_iteration_compute():
 
 
 def test_gpus_held_by_the_stage_backends(monkeypatch):
-    import harness.compute as compute
-    from harness.servers import ServeConfig
-    from harness.spec import ModelSpec
+    import harness.core.compute as compute
+    from harness.core.servers import ServeConfig
+    from harness.core.spec import ModelSpec
 
     hf, cpu = ModelSpec(name="m"), ModelSpec(name="m", device="cpu")
     vllm = ModelSpec(name="m", backend="vllm", tensor_parallel_size=2, data_parallel_size=2)
@@ -98,7 +98,7 @@ def test_gpus_held_by_the_stage_backends(monkeypatch):
 
 # -- spar run: every stage records its compute -------------------------------------------------------------------
 def test_run_stages_record_compute_and_a_rerun_counts_the_cache(tmp_path):
-    from harness.cli import main
+    from harness.commands import main
 
     from training.loop import IterationRun
 
@@ -129,7 +129,7 @@ def test_run_stages_record_compute_and_a_rerun_counts_the_cache(tmp_path):
 
 
 def test_run_records_the_hf_batch_choice(tiny_model_dir, tmp_path):
-    from harness.cli import main
+    from harness.commands import main
 
     cfg = _base(tmp_path, "spar", {"actor": str(tiny_model_dir), "refiner": str(tiny_model_dir), "backend": "hf",
                                    "device": "cpu", "batch_size": "auto"}, until="collect", prompts_per_iteration=2,
@@ -185,7 +185,7 @@ def test_tables_show_compute_and_plot_score_against_tokens(tmp_path, capsys):
     svg = (out / "plots" / "compute.svg").read_text()
     for text in ("completion tokens generated", "spar (spar-a)", "self_rewarding (sr-a)", "IFEval average"):
         assert text in svg, text
-    from harness.view import build_html
+    from harness.reports.view import build_html
 
     html, _ = build_html([root])
     assert 'id="fig-compute"' in html and "generated_tokens" in html and "gpu_seconds" in html
@@ -228,8 +228,8 @@ def test_bytes_per_sequence_from_the_model_shape():
 
 
 def test_hf_backend_records_its_batch_choice_on_cpu(tiny_model_dir):
-    from harness.backends.hf import HFBackend
-    from harness.models import resolve_model
+    from harness.core.backends.hf import HFBackend
+    from harness.core.models import resolve_model
 
     auto = HFBackend(resolve_model(str(tiny_model_dir)), device="cpu")
     assert auto.batch_size == CPU_BATCH and auto.describe()["batch"] == {"size": CPU_BATCH, "source": "auto: cpu"}
@@ -238,11 +238,11 @@ def test_hf_backend_records_its_batch_choice_on_cpu(tiny_model_dir):
 
 
 def test_batch_size_flag_takes_auto_or_a_positive_number():
-    from harness.errors import SparError
-    from harness.spec import ModelSpec
+    from harness.core.errors import SparError
+    from harness.core.spec import ModelSpec
 
     assert ModelSpec(name="m").batch_size == "auto" and ModelSpec(name="m", batch_size=4).batch_size == 4
-    from harness.options import validate
+    from harness.core.options import validate
 
     with pytest.raises(SparError, match="config.yaml:3: batch_size: .*a positive integer or auto"):
         validate(ModelSpec, {"name": "m", "batch_size": 0}, "config.yaml", {("batch_size",): 3})

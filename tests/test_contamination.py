@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.cli import main
-from harness.data import read_jsonl
+from harness.commands import main
+from harness.core.data import read_jsonl
 from training.contamination import Text, compare, normalise
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "evaluators" / "data" / "ifeval_quickstart.jsonl"

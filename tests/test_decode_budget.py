@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.cli import main
+from harness.commands import main
 from tests import decode_fakes
 from tests.decode_fakes import kind
 

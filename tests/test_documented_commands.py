@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import _parser
+from harness.commands import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
@@ -75,7 +75,7 @@ def test_every_config_loads_and_validates(path, monkeypatch):
         launched = launcher_processes(f"accelerate launch --config_file {rel}")
         assert launched is not None and launched.processes >= 1
     elif kind == "eval":
-        from harness.config import load_eval_config
+        from harness.suite.config import load_eval_config
 
         cfg = load_eval_config(rel)
         assert cfg.benchmark_names()
@@ -91,15 +91,15 @@ def test_every_readme_command_parses(argv, monkeypatch):
     """The CLI's parser accepts each documented command; the configs it names exist and, for eval, score and run,
     its settings validate (nothing runs, no model loads)."""
     monkeypatch.chdir(ROOT)
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     for word in argv:
         if word.startswith("configs/") and word.endswith(".yaml") and "/X." not in word:
             assert (ROOT / word).is_file(), f"the README names {word}, which does not exist"
     if args.command in ("eval", "score"):
-        from harness.cli import _flags
-        from harness.config import load_eval_config
+        from harness.commands.flags import config_flag_values
+        from harness.suite.config import load_eval_config
 
-        load_eval_config(args.config, _flags(args), args.overrides, args.bench_overrides)
+        load_eval_config(args.config, config_flag_values(args), args.overrides, args.bench_overrides)
     elif args.command == "run" and (ROOT / args.config).is_file():
         from training.config import load_run_config
 
@@ -107,7 +107,7 @@ def test_every_readme_command_parses(argv, monkeypatch):
 
 
 def _help(argv: list[str], capsys) -> str:
-    from harness.cli import main
+    from harness.commands import main
 
     with pytest.raises(SystemExit) as stop:
         main([*argv, "--help"])
@@ -124,7 +124,7 @@ def test_score_help_lists_only_flags_that_apply(capsys):
 
 
 def test_hidden_score_flags_still_work(tmp_path):
-    from harness.cli import main
+    from harness.commands import main
 
     from evaluators.ifeval import QUICKSTART_FILE
 
@@ -148,7 +148,7 @@ def test_compare_help_describes_its_arguments(capsys):
 
 
 def test_benchmarks_lists_the_lm_eval_family(capsys):
-    from harness.cli import main
+    from harness.commands import main
 
     assert main(["benchmarks"]) == 0
     out = capsys.readouterr().out
@@ -160,7 +160,7 @@ def test_fake_script_module_from_the_current_directory(tmp_path, monkeypatch):
     from the `spar` console script (whose sys.path does not hold the current directory)."""
     import sys
 
-    from harness.cli import main
+    from harness.commands import main
 
     (tmp_path / "spar_doc_script_mod.py").write_text("def reply(request, n):\n    return 'scripted answer'\n")
     monkeypatch.chdir(tmp_path)

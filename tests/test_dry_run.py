@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from harness.types import ChatRequest, Message, SamplingParams
+from harness.core.types import ChatRequest, Message, SamplingParams
 from tests.conftest import REPO
 from training.config import load_run_config
 from training.dry_run import EVAL_LIMIT, PROMPTS, SCRIPT, dry_config, reply, tiny_tokenizer
@@ -62,7 +62,7 @@ def test_tiny_tokenizer_encodes_any_text_and_renders_chats():
 def test_dry_run_runs_every_stage_and_touches_nothing(tmp_path, capsys, monkeypatch):
     import tempfile
 
-    from harness.cli import main
+    from harness.commands import main
 
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -88,7 +88,7 @@ def test_dry_run_runs_every_stage_and_touches_nothing(tmp_path, capsys, monkeypa
 
 
 def test_a_bad_config_fails_before_the_dry_run(tmp_path, capsys):
-    from harness.cli import main
+    from harness.commands import main
 
     path = tmp_path / "c.yaml"
     path.write_text("search:\n  algorithm: astar\n")
@@ -102,7 +102,7 @@ CPU_CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*-cpu.yaml"))
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CPU_CONFIGS)
 def test_every_cpu_config_dry_runs(name, data_dir, capsys):
-    from harness.cli import main
+    from harness.commands import main
 
     assert main(["run", str(REPO / "configs" / name), "--dry-run"]) == 0
     assert "valid end to end" in capsys.readouterr().out

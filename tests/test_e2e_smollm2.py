@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import run_spar
-from harness.models import EMBEDDED_GGUF_SHA256, _embedded_gguf
+from harness.core.models import EMBEDDED_GGUF_SHA256, _embedded_gguf
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def test_quickstart_prints_a_table_and_writes_a_run_folder(tmp_path):
 def test_rebuilt_checkpoint_is_plain_and_loadable():
     from safetensors import safe_open
 
-    from harness.models import embedded_checkpoint
+    from harness.core.models import embedded_checkpoint
 
     path = embedded_checkpoint()
     with safe_open(str(path / "model.safetensors"), "pt") as fh:

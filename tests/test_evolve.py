@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from harness.types import Completion
+from harness.core.types import Completion
 from tests.conftest import run_spar
 from training.evolve import SUBTYPES, evolve, evolve_message, EvolveConfig
 

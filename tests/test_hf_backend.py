@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from harness.models import resolve_model
-from harness.types import ChatRequest, Message, SamplingParams
+from harness.core.models import resolve_model
+from harness.core.types import ChatRequest, Message, SamplingParams
 
 
 @pytest.fixture(scope="module")
 def backend(tiny_model_dir):
-    from harness.backends import make_backend
+    from harness.core.backends import make_backend
 
     return make_backend("hf", model=resolve_model(str(tiny_model_dir)), batch_size=4)
 
@@ -65,7 +65,7 @@ def test_stop_strings_truncate(backend):
 def test_shared_prefill_gives_the_same_samples_as_transformers_own_path(tiny_model_dir):
     """n samples per prompt: encoding each prompt once (cache repeated n times) draws exactly what
     num_return_sequences=n draws, with left padding across prompts of different lengths."""
-    from harness.backends.hf import HFBackend
+    from harness.core.backends.hf import HFBackend
 
     model = resolve_model(str(tiny_model_dir))
     shared, plain = HFBackend(model, batch_size=4), HFBackend(model, batch_size=4, share_prefill=False)
@@ -79,7 +79,7 @@ def test_shared_prefill_gives_the_same_samples_as_transformers_own_path(tiny_mod
 
 
 def test_requests_sharing_a_prompt_are_encoded_once_with_the_same_samples(tiny_model_dir):
-    from harness.backends.hf import HFBackend
+    from harness.core.backends.hf import HFBackend
 
     model = resolve_model(str(tiny_model_dir))
     shared, plain = HFBackend(model, batch_size=6), HFBackend(model, batch_size=6, share_prefill=False)

@@ -31,7 +31,7 @@ def test_eval_with_tree_search_replaces_rejected_answers(tiny_model_dir, tmp_pat
 
 
 def _decode_run(tmp_path, *flags):
-    from harness.cli import main
+    from harness.commands import main
 
     out = tmp_path / "run"
     assert main(["eval", "--benchmarks", "ifeval", "--data", "quickstart", "--limit", "5", "--model", "m",
@@ -59,8 +59,8 @@ def test_iterative_refinement_stays_within_the_budget(tmp_path):
 
 
 def test_a_tied_first_vote_is_rejudged_and_the_root_critique_agrees_with_no():
-    from harness.backends.fake import FakeBackend, selfplay_reply
-    from harness.types import Completion
+    from harness.core.backends.fake import FakeBackend, selfplay_reply
+    from harness.core.types import Completion
     from training.inference_search import refine_answers
     from training.tree_search import SearchConfig
 

@@ -95,7 +95,7 @@ def test_score_judgments_file(llmbar_dir, tmp_path):
     """`spar score llmbar --judgments FILE` through the evaluator API (the CLI wires --format/--allow-partial/
     --skip-invalid to match_outputs)."""
     from evaluators.judging import JudgeConfig
-    from harness.errors import DataError
+    from harness.core.errors import DataError
 
     rows = []
     for subset in SUBSETS:

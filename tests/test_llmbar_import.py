@@ -13,7 +13,7 @@ import pytest
 from evaluators.judging import JudgeConfig
 from evaluators.llmbar import (SUBSETS, Judgment, LLMBarEvaluator, official_parser, pairwise_choices, parse_cot,
                                parse_rating, parse_vanilla)
-from harness.errors import DataError, SparError
+from harness.core.errors import DataError, SparError
 
 YES = "Step-by-step verification: fine\nFinal Judgement (if the Output accurately follows the Prompt): Yes"
 NO = "Final Judgement (if the Output accurately follows the Prompt): No"

@@ -10,7 +10,7 @@ import pytest
 from evaluators.judging import JudgeConfig
 from evaluators.llmbar import LLMBarEvaluator
 from evaluators.score_judge import SCORE_JUDGE_TEMPLATE
-from harness.errors import SparError
+from harness.core.errors import SparError
 
 
 def _score(data_dir, answer, protocol="pointwise", votes=1, **opts):

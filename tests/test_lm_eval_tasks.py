@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from harness.errors import SparError
+from harness.core.errors import SparError
 
 pytest.importorskip("lm_eval")
 
@@ -36,7 +36,7 @@ def _include(*benchmarks: str) -> list[str]:
 
 
 def _spar(capsys, *args: str) -> tuple[int, str, str]:
-    from harness.cli import main
+    from harness.commands import main
 
     rc = main(list(args))
     out = capsys.readouterr()
@@ -196,7 +196,7 @@ def test_missing_local_data_file_is_named(tmp_path, monkeypatch):
 
 def test_vllm_backend_is_refused():
     from evaluators import get_evaluator
-    from harness.spec import ModelSpec
+    from harness.core.spec import ModelSpec
 
     ev = get_evaluator(GEN)
     with pytest.raises(SparError, match="vllm"):

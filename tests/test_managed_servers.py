@@ -1,5 +1,5 @@
-"""Managed inference servers (harness/servers.py): started per stage on free ports, health-checked, used through the
-openai backend, stopped with their whole process group; failures are one-line errors naming the log.
+"""Managed inference servers (harness/core/servers.py): started per stage on free ports, health-checked, used through
+the openai backend, stopped with their whole process group; failures are one-line errors naming the log.
 
 The managed command is tests/stub_openai_server.py (standard library, deterministic, starts in well under a
 second); one slow test runs `transformers serve` on the tiny random model."""
@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_spar
-from harness.errors import SparError
-from harness.options import validate
-from harness.servers import ServeConfig, live_groups, port_listening, redact_argv
-from harness.spec import ModelPool, ModelSpec
-from harness.types import ChatRequest, SamplingParams
+from harness.core.errors import SparError
+from harness.core.options import validate
+from harness.core.servers import ServeConfig, live_groups, port_listening, redact_argv
+from harness.core.spec import ModelPool, ModelSpec
+from harness.core.types import ChatRequest, SamplingParams
 
 STUB = Path(__file__).with_name("stub_openai_server.py")
 
@@ -189,7 +189,7 @@ def test_ctrl_c_sigterm_or_kill_of_spar_stops_its_servers(tiny_model_dir, tmp_pa
     pids = tmp_path / "pids"
     args = _eval(tiny_model_dir, tmp_path / "run", tmp_path / "c.sqlite", "--child", f"--pid-file {pids}",
                  "--answer-delay 30")
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=str(REPO), stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "harness.commands", *args], cwd=str(REPO), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, SPAR_DATA_DIR=str(data_dir)))
     deadline = time.monotonic() + 120
     while len(recorded_pids(pids)) < 4 or not all(port_listening("127.0.0.1", p) for _, p in recorded_pids(pids)):
@@ -230,7 +230,7 @@ def test_transformers_serve_as_the_managed_command(tiny_model_dir, tmp_path):
 
 
 def test_a_role_with_its_own_base_url_does_not_inherit_serve():
-    from harness.spec import spec_from
+    from harness.core.spec import spec_from
 
     parent = {"name": "m", "serve": {"command": "vllm"}}
     assert "serve" not in spec_from({"name": "gpt-4o", "base_url": "https://api.openai.com/v1"}, parent)
@@ -256,7 +256,7 @@ def test_spar_run_starts_and_stops_servers_per_stage(tiny_model_dir, tmp_path, d
 def test_a_port_taken_before_the_server_binds_it_is_retried_once(tiny_model_dir, tmp_path, monkeypatch):
     import socket
 
-    import harness.servers as servers
+    import harness.core.servers as servers
 
     real, calls = servers.free_ports, []
     with socket.socket() as taken:
@@ -283,7 +283,7 @@ def test_no_server_outlives_a_python_process_that_never_stopped_it(tmp_path, end
     pids = tmp_path / "pids"
     script = (f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
               "from pathlib import Path\n"
-              "from harness.servers import ServerGroup, free_ports, serve_argv\n"
+              "from harness.core.servers import ServerGroup, free_ports, serve_argv\n"
               "ports = free_ports(1)\n"
               f"argv = serve_argv({stub('--child', f'--pid-file {pids}')!r}, {{'port': ports[0], 'model': 'm'}})\n"
               f"ServerGroup('g', [argv], ports, Path({str(tmp_path)!r})).start()\n"
@@ -295,7 +295,7 @@ def test_no_server_outlives_a_python_process_that_never_stopped_it(tmp_path, end
 
 
 def test_a_command_that_is_not_installed_is_a_one_line_error(tmp_path):
-    from harness.servers import ServerGroup
+    from harness.core.servers import ServerGroup
 
     group = ServerGroup("g", [["spar-no-such-server", "--port", "1"]], [1], tmp_path)
     with pytest.raises(SparError, match="'spar-no-such-server' not found"):

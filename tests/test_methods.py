@@ -119,7 +119,7 @@ def check_meta_rewarding(it: Path, rho: float, max_words: int = 150) -> dict:
 
 
 def test_self_rewarding_pairs_obey_the_rule(tmp_path, capsys):
-    from harness.cli import main
+    from harness.commands import main
 
     cfg = _write(tmp_path, _base(tmp_path, "self_rewarding", FAKE_MODELS, self_rewarding=SR, until="data"))
     assert main(["run", str(cfg)]) == 0
@@ -140,7 +140,7 @@ def test_self_rewarding_pairs_obey_the_rule(tmp_path, capsys):
 
 
 def test_meta_rewarding_pairs_obey_the_rules(tmp_path):
-    from harness.cli import main
+    from harness.commands import main
 
     cfg = _write(tmp_path, _base(tmp_path, "meta_rewarding", FAKE_MODELS, meta_rewarding=MR, until="data"))
     assert main(["run", str(cfg)]) == 0
@@ -164,7 +164,7 @@ def test_meta_rewarding_pairs_obey_the_rules(tmp_path):
 
 
 def test_meta_rewarding_schedule_and_rho_0(tmp_path):
-    from harness.cli import main
+    from harness.commands import main
 
     # iteration 1 outside judge_pair_iterations: actor pairs only; rho 0 is Self-Rewarding's selection
     cfg = _write(tmp_path, _base(tmp_path, "meta_rewarding", FAKE_MODELS, until="data",
@@ -185,7 +185,7 @@ class _Server:
     """/v1/models and /v1/chat/completions answered by tests.rewarding_fake.reply (seed and messages decide)."""
 
     def __init__(self) -> None:
-        from harness.types import ChatRequest, Message
+        from harness.core.types import ChatRequest, Message
         from tests.rewarding_fake import reply
 
         class Handler(BaseHTTPRequestHandler):
@@ -224,7 +224,7 @@ class _Server:
 
 
 def test_both_methods_over_an_openai_compatible_server(tmp_path):
-    from harness.cli import main
+    from harness.commands import main
 
     server = _Server()
     try:
@@ -263,7 +263,7 @@ def test_killed_during_judging_resumes_without_regenerating(tiny_model_dir, tmp_
     log = run / "calls.log"
     log.write_text("")
     env = dict(os.environ, SPAR_FAKE_DELAY="0.3", SPAR_FAKE_CALL_LOG=str(log))
-    child = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(cfg)], cwd=REPO, env=env,
+    child = subprocess.Popen([sys.executable, "-m", "harness.commands", "run", str(cfg)], cwd=REPO, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state_path = run / "exp" / "iter_1" / "state.json"
     deadline = time.time() + 300
@@ -298,7 +298,7 @@ def test_killed_during_judging_resumes_without_regenerating(tiny_model_dir, tmp_
 # -- a full iteration: training and eval, iteration 0, the record ----------------------------------------------------
 
 def test_meta_rewarding_iteration_trains_scores_and_records(tiny_model_dir, llmbar_dir, tmp_path):
-    from harness.cli import main
+    from harness.commands import main
 
     models = {"actor": str(tiny_model_dir), "backend": REWARDING, "batch_size": 8}
     cfg = _base(tmp_path, "meta_rewarding", models, meta_rewarding=MR,
@@ -337,8 +337,8 @@ def test_meta_rewarding_iteration_trains_scores_and_records(tiny_model_dir, llmb
 
 # -- a method added in a test: one file's worth of code, one register call -------------------------------------------
 
-from harness.options import option, options  # noqa: E402
-from harness.types import ChatRequest, Message, SamplingParams  # noqa: E402
+from harness.core.options import option, options  # noqa: E402
+from harness.core.types import ChatRequest, Message, SamplingParams  # noqa: E402
 from training.methods import Method, register  # noqa: E402
 
 
@@ -368,7 +368,7 @@ TOY = register(Method(name="toy_longest", label="Toy", Config=EchoPairsConfig, s
 
 
 def test_a_method_added_with_one_register_call(tiny_model_dir, tmp_path):
-    from harness.cli import main
+    from harness.commands import main
 
     models = {"actor": str(tiny_model_dir), "backend": "tests.fakes:SelfPlayBackend", "batch_size": 8}
     cfg = _write(tmp_path, _base(tmp_path, "toy_longest", models, toy_longest={"samples": 3},
@@ -380,7 +380,7 @@ def test_a_method_added_with_one_register_call(tiny_model_dir, tmp_path):
     assert record["stages"]["train_actor"]["pairs"] == record["stages"]["pairs"]["pairs"] > 0
     summary = json.loads((tmp_path / "exp" / "summary.json").read_text())
     assert summary[-1]["pairs"] == record["stages"]["pairs"]["pairs"] and summary[-1]["method"] == "Toy"
-    from harness.errors import SparError
+    from harness.core.errors import SparError
     from training.config import load_run_config
 
     bad = _write(tmp_path, {"method": "toy_longest", "toy_longest": {"sample": 3}}, "bad.yaml")
@@ -391,7 +391,7 @@ def test_a_method_added_with_one_register_call(tiny_model_dir, tmp_path):
 # -- config forms ----------------------------------------------------------------------------------------------------
 
 def test_spar_options_flat_or_in_a_section_are_the_same():
-    from harness.errors import SparError
+    from harness.core.errors import SparError
     from training.config import load_run_config
 
     flat = load_run_config(str(REPO / "configs" / "spar-smollm2-cpu.yaml"))
@@ -451,7 +451,7 @@ def _spar(tmp: Path, model: Path, **extra) -> dict:
 
 
 def test_ablation_no_refinement_pairs_come_from_the_collect_stage(tiny_model_dir, tmp_path):
-    from harness.cli import main
+    from harness.commands import main
 
     cfg = _spar(tmp_path, tiny_model_dir, method="spar_no_refinement", until="data")
     cfg["models"] = {"actor": "fake", "refiner": "fake", "backend": "fake",
@@ -477,7 +477,7 @@ def test_ablation_no_refinement_pairs_come_from_the_collect_stage(tiny_model_dir
 def test_ablation_no_tree_search_refines_each_negative_without_search(tiny_model_dir, tmp_path, reading):
     """w/o Tree Search: one refinement of each negative, judged, kept if it passes (`single`); or a greedy chain
     of single refinements (`chain`): never two children of one node."""
-    from harness.cli import main
+    from harness.commands import main
 
     cfg = _spar(tmp_path, tiny_model_dir, method="spar_no_tree_search", until="data",
                 refine_without_search=reading, search={"max_depth": 3, "branch": 3, "votes": 3})
@@ -504,7 +504,7 @@ def test_ablation_no_tree_search_refines_each_negative_without_search(tiny_model
 
 
 def test_ablations_no_iterative_and_no_refiner_training(tiny_model_dir, tmp_path):
-    from harness.cli import main
+    from harness.commands import main
 
     rft = {"num_train_epochs": 1, "per_device_train_batch_size": 2, "global_batch_size": 2, "max_length": 256}
     dpo = {"per_device_train_batch_size": 2, "global_batch_size": 2, "max_length": 256}
@@ -529,7 +529,7 @@ def test_ablations_no_iterative_and_no_refiner_training(tiny_model_dir, tmp_path
     assert record["models"]["refiner_out"] == str(tiny_model_dir)
     assert not (fixed / "exp" / "iter_1" / "refiner").exists()
     assert record["extra"]["label"] == "SPaR w/o refiner training"
-    from harness.errors import SparError
+    from harness.core.errors import SparError
     from training.config import load_run_config
 
     with pytest.raises(SparError, match="trains a refiner"):

@@ -1,4 +1,4 @@
-"""Model identity from the stat-keyed sha256 index (harness.identity_index): same identities as hashing every file,
+"""Model identity from the stat-keyed sha256 index (harness.core.identity_index): same identities as hashing every file,
 no file read when nothing changed, only changed files reread, a corrupt index never breaks a run."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import identity_index, models
-from harness.errors import SparError
-from harness.identity_index import INDEX_NAME, IdentityIndex
-from harness.models import ResolvedModel, local_identity, local_identity_and_source, resolve_model
+from harness.core import identity_index, models
+from harness.core.errors import SparError
+from harness.core.identity_index import INDEX_NAME, IdentityIndex
+from harness.core.models import ResolvedModel, local_identity, local_identity_and_source, resolve_model
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -237,8 +237,8 @@ def test_two_processes_at_once(cache, tmp_path):
         (folder / "config.json").write_text(f'{{"n": {n}}}')
         (folder / "model.safetensors").write_bytes(os.urandom(2048))
         folders.append(folder)
-    script = ("import sys; from harness import identity_index as ix; ix.RACY_WINDOW_NS = 0\n"
-              "from harness.models import local_identity\n"
+    script = ("import sys; from harness.core import identity_index as ix; ix.RACY_WINDOW_NS = 0\n"
+              "from harness.core.models import local_identity\n"
               "for _ in range(15):\n"
               "    print(' '.join(local_identity(__import__('pathlib').Path(p)) for p in sys.argv[1:]))\n")
     env = dict(os.environ, SPAR_CACHE_DIR=str(cache), PYTHONPATH=str(REPO))

@@ -11,7 +11,7 @@ import pytest
 def test_punkt_tab_written_and_used_without_network(tmp_path, monkeypatch):
     import nltk
 
-    from harness import nltk_setup
+    from harness.core import nltk_setup
 
     monkeypatch.setenv("SPAR_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "nowhere")])
@@ -26,7 +26,7 @@ def test_punkt_tab_written_and_used_without_network(tmp_path, monkeypatch):
 
 
 def test_importing_the_harness_does_not_touch_nltk_data():
-    code = ("import sys; import harness.cli, evaluators, evaluators.ifeval;"
+    code = ("import sys; import harness.commands, evaluators, evaluators.ifeval;"
             "print('lm_eval.tasks.ifeval.instructions_util' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
@@ -37,8 +37,8 @@ def test_clear_error_when_provider_missing(tmp_path, monkeypatch):
 
     import nltk
 
-    from harness import nltk_setup
-    from harness.errors import SparError
+    from harness.core import nltk_setup
+    from harness.core.errors import SparError
 
     monkeypatch.setenv("SPAR_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "nowhere")])

@@ -11,10 +11,10 @@ import time
 import pytest
 
 from conftest import free_port
-from harness.cache import GenerationCache
-from harness.errors import SparError
-from harness.generation import cached_generate
-from harness.types import ChatRequest, SamplingParams
+from harness.core.cache import GenerationCache
+from harness.core.errors import SparError
+from harness.core.generation import cached_generate
+from harness.core.types import ChatRequest, SamplingParams
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def server(tiny_model_dir, tmp_path_factory):
 
 
 def test_generates_through_the_cache(server, tmp_path):
-    from harness.backends import make_backend
+    from harness.core.backends import make_backend
 
     backend = make_backend("openai", model=server["model"], base_url=server["base_url"], max_concurrency=2)
     reqs = [ChatRequest.user(f"hello {i}", sampling=SamplingParams(max_new_tokens=8), n=2) for i in range(3)]
@@ -66,7 +66,7 @@ def test_generates_through_the_cache(server, tmp_path):
 
 
 def test_api_key_never_recorded(server, monkeypatch):
-    from harness.backends import make_backend
+    from harness.core.backends import make_backend
 
     monkeypatch.setenv("SPAR_TEST_KEY", "sk-secret-value")
     backend = make_backend("openai", model=server["model"], base_url=server["base_url"], api_key_env="SPAR_TEST_KEY")
@@ -75,7 +75,7 @@ def test_api_key_never_recorded(server, monkeypatch):
 
 
 def test_unreachable_server_is_a_clear_error():
-    from harness.backends import make_backend
+    from harness.core.backends import make_backend
 
     with pytest.raises(SparError, match="unreachable"):
         make_backend("openai", model="m", base_url=f"http://127.0.0.1:{free_port()}/v1", timeout_s=2)

@@ -18,11 +18,11 @@ from typing import Any, Callable
 import pytest
 
 from conftest import free_port
-from harness.backends.openai_compat import OpenAIBackend, redact_url
-from harness.cache import GenerationCache
-from harness.errors import SparError
-from harness.generation import cached_generate
-from harness.types import ChatRequest, SamplingParams
+from harness.core.backends.openai_compat import OpenAIBackend, redact_url
+from harness.core.cache import GenerationCache
+from harness.core.errors import SparError
+from harness.core.generation import cached_generate
+from harness.core.types import ChatRequest, SamplingParams
 
 FAST = {"backoff_s": 0.01, "timeout_s": 10.0}  # tests never wait on real backoff
 

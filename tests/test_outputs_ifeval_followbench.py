@@ -13,8 +13,8 @@ import pytest
 from evaluators.followbench import FollowBenchEvaluator, parse_constraints, parse_judgment, vote_constraints
 from evaluators.ifeval import IFEvalEvaluator
 from evaluators.judging import JudgeConfig
-from harness.data import iter_jsonl, read_json_list, read_jsonl
-from harness.errors import DataError, SparError
+from harness.core.data import iter_jsonl, read_json_list, read_jsonl
+from harness.core.errors import DataError, SparError
 
 DATA = Path(__file__).parent / "data"
 IFEVAL_TINY = DATA / "ifeval_tiny.jsonl"

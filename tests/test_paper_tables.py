@@ -7,8 +7,9 @@ import shutil
 
 import pytest
 
-from harness.errors import SparError
-from harness.paper import find_rows, load_table, metric_columns, paper_dir, run_value, spar_metric_path, table_names
+from harness.core.errors import SparError
+from harness.core.paper import (find_rows, load_table, metric_columns, paper_dir, run_value, spar_metric_path,
+                                table_names)
 
 TOL = 0.051  # a printed average rounded from the mean of the printed cells is off by at most 0.05
 ROUNDING_REACH = 0.101  # averages of unrounded cells: up to 0.05 from the cells plus 0.05 from the average
@@ -177,7 +178,7 @@ def test_env_override(tmp_path, monkeypatch):
 
 
 def test_paper_model_names_and_rows():
-    from harness.paper import DEFAULT_PAPER_MODEL, base_models, resolve_paper_model, rows_of_model
+    from harness.core.paper import DEFAULT_PAPER_MODEL, base_models, resolve_paper_model, rows_of_model
 
     assert DEFAULT_PAPER_MODEL in base_models() and "Mistral-7B-Instruct" in base_models()
     assert resolve_paper_model(None) == DEFAULT_PAPER_MODEL

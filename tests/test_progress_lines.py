@@ -1,5 +1,5 @@
-"""Progress when the output is not a terminal: plain lines every interval (harness.progress.LineProgress), driven by
-a fake clock; the reporter picks lines or a bar by whether its console is a terminal."""
+"""Progress when the output is not a terminal: plain lines every interval (harness.core.progress.LineProgress),
+driven by a fake clock; the reporter picks lines or a bar by whether its console is a terminal."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 import pytest
 from rich.console import Console
 
-from harness.progress import LineProgress, RichReporter
+from harness.core.progress import LineProgress, RichReporter
 
 
 class Clock:

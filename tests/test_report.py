@@ -24,7 +24,7 @@ def fixture_sized_benchmarks(tmp_path_factory, monkeypatch):
     """The paper folder with `full_data` set to the fixtures' sizes (SPAR_PAPER_DIR)."""
     import shutil
 
-    from harness.paper import paper_dir
+    from harness.core.paper import paper_dir
 
     folder = tmp_path_factory.mktemp("paper")
     for f in paper_dir().iterdir():
@@ -71,7 +71,7 @@ def _csv(path: Path) -> list[dict]:
 
 
 def _paper(model: str, column: str, table: str = "table1") -> float:
-    from harness.paper import find_rows
+    from harness.core.paper import find_rows
 
     return find_rows(table, base_model="LLaMA3-8B-Instruct", model=model)[0][column]
 
@@ -230,8 +230,8 @@ def test_tables_user_mistakes(experiment_set, tmp_path, capsys):
 
 
 def test_layout_columns_exist_in_the_published_tables():
-    from harness.paper import load_table
-    from harness.report.layout import load_layout
+    from harness.core.paper import load_table
+    from harness.reports.layout import load_layout
 
     layout = load_layout()
     assert [t.id for t in layout.tables] == ["1", "2", "3", "4", "5", "7"]
@@ -317,7 +317,7 @@ def test_the_ablation_configs_map_to_the_papers_rows(tmp_path):
 
 
 def test_differences_need_the_same_data_and_scorer(tmp_path):
-    from harness.report import CellMaker, collect_runs, load_layout
+    from harness.reports import CellMaker, collect_runs, load_layout
 
     a = score_ifeval(tmp_path / "a", write_responses(tmp_path / "r.jsonl"))
     b = tmp_path / "b"
@@ -349,7 +349,7 @@ def test_wide_tables_are_printed_whole_when_not_a_terminal(experiment_set, tmp_p
 
 
 def test_view_marks_fake_and_partial_runs(tmp_path, monkeypatch):
-    from harness.view import write_view
+    from harness.reports.view import write_view
 
     monkeypatch.delenv("SPAR_PAPER_DIR")
     assert spar("eval", "--backend", "fake", "--model", "m", "--data", "quickstart", "--output",
@@ -363,7 +363,7 @@ def test_view_marks_fake_and_partial_runs(tmp_path, monkeypatch):
 def test_differences_need_the_same_judge():
     """A benchmark scored by a judge model (FollowBench, judged in an experiment by each run's own refiner) is not
     subtracted across runs judged by different models."""
-    from harness.report.cells import _unlike
+    from harness.reports.cells import _unlike
 
     class Judged:
         def __init__(self, judge):
@@ -385,9 +385,9 @@ def test_differences_need_the_same_judge():
 def test_a_benchmark_judged_otherwise_loses_only_its_published_cells():
     """Table 1 with FollowBench judged by the run's refiner (the paper used a GPT-4-class judge): the IFEval columns
     keep their published cells and Δ, the FollowBench columns get none; with a GPT-4o judge every column has them."""
-    from harness.report import load_layout
-    from harness.report.cells import Cell
-    from harness.report.tables import _group_rows, blank_columns, mismatch_map
+    from harness.reports import load_layout
+    from harness.reports.cells import Cell
+    from harness.reports.tables import _group_rows, blank_columns, mismatch_map
 
     class Judged:
         fake = False

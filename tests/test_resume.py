@@ -29,7 +29,7 @@ def test_sigkill_then_resume(tiny_model_dir, tmp_path):
     args = ["eval", "--model", str(tiny_model_dir), "--benchmarks", "ifeval", "--data", str(QUICKSTART_FILE),
             "--batch-size", "2", "--max-new-tokens", "160"]
     cache = tmp_path / "gen.sqlite"
-    cmd = [sys.executable, "-m", "harness.cli", *args, "--output", str(tmp_path / "run"), "--cache", str(cache)]
+    cmd = [sys.executable, "-m", "harness.commands", *args, "--output", str(tmp_path / "run"), "--cache", str(cache)]
     proc = subprocess.Popen(cmd, cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     while _count(cache) < 6 and proc.poll() is None and time.time() < deadline:

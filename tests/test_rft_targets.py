@@ -75,7 +75,7 @@ def test_the_trainer_keeps_the_labels(tiny_model_dir, tokenizer, tmp_path):
 
 
 def test_a_cutoff_before_every_target_is_a_one_line_error(tiny_model_dir, tmp_path):
-    from harness.errors import SparError
+    from harness.core.errors import SparError
     from training.trainers import SFTStageConfig, sft_trainer
 
     cfg = SFTStageConfig(global_batch_size=1, per_device_train_batch_size=1, max_length=16)

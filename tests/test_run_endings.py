@@ -19,8 +19,8 @@ ARGS = ["eval", "--data", "quickstart", "--limit", "12", "--model", "m", "--back
 
 def _start(out: Path, cache: Path) -> subprocess.Popen:
     env = dict(os.environ, SPAR_SLOW_REPLY_S="0.25")
-    return subprocess.Popen([sys.executable, "-m", "harness.cli", *ARGS, "--output", str(out), "--cache", str(cache)],
-                            cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv = [sys.executable, "-m", "harness.commands", *ARGS, "--output", str(out), "--cache", str(cache)]
+    return subprocess.Popen(argv, cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for_cache_rows(cache: Path, proc: subprocess.Popen, timeout: float = 60) -> None:

@@ -37,7 +37,7 @@ def _config(tmp: Path, model: Path, llmbar: Path, **extra) -> Path:
 
 
 def test_one_iteration_end_to_end(tiny_model_dir, llmbar_dir, tmp_path):
-    from harness.cli import main
+    from harness.commands import main
 
     assert main(["run", str(_config(tmp_path, tiny_model_dir, llmbar_dir))]) == 0
     it = tmp_path / "exp" / "iter_1"
@@ -103,7 +103,7 @@ def test_killed_during_tree_search_resumes_without_redoing_work(tiny_model_dir, 
     cfg = _config(run, tiny_model_dir, llmbar_dir, until="search")
     log = run / "calls.log"
     env = dict(os.environ, SPAR_FAKE_DELAY="0.3", SPAR_FAKE_CALL_LOG=str(log))
-    child = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(cfg)], cwd=REPO, env=env,
+    child = subprocess.Popen([sys.executable, "-m", "harness.commands", "run", str(cfg)], cwd=REPO, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state_path = run / "exp" / "iter_1" / "state.json"
     deadline = time.time() + 300

@@ -1,4 +1,4 @@
-"""harness.stats: seeded bootstrap intervals, paired bootstrap, McNemar, verdicts, unit alignment, sample loading
+"""harness.core.stats: seeded bootstrap intervals, paired bootstrap, McNemar, verdicts, unit alignment, sample loading
 (generic: no benchmark is known here; the per-benchmark statistics are tested in tests/test_uncertainty.py)."""
 
 from __future__ import annotations
@@ -13,20 +13,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import stats
-from harness.errors import SparError
-from harness.stats import (A_BETTER, B_BETTER, NO_DIFFERENCE, align_by_key, bootstrap_ci, bootstrap_distribution,
-                           mcnemar, paired_bootstrap, percentile_interval, resample_indices, verdict)
+from harness.core import stats
+from harness.core.errors import SparError
+from harness.core.stats import (A_BETTER, B_BETTER, NO_DIFFERENCE, align_by_key, bootstrap_ci, bootstrap_distribution,
+                                mcnemar, paired_bootstrap, percentile_interval, resample_indices, verdict)
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def test_low_layer_imports():
-    code = ("import sys, harness.stats, harness.paper; "
+    code = ("import sys, harness.core.stats, harness.core.paper; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('harness', 'evaluators', 'training', "
             "'torch', 'transformers', 'scipy', 'datasets')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(REPO), check=True)
-    assert json.loads(out.stdout.replace("'", '"')) == ["harness", "harness.errors", "harness.paper", "harness.stats"]
+    assert json.loads(out.stdout.replace("'", '"')) == ["harness", "harness.core", "harness.core.errors",
+                                                        "harness.core.paper", "harness.core.stats"]
 
 
 # ------------------------------------------------------------------------------------------------ bootstrap
@@ -40,7 +41,7 @@ def test_bootstrap_is_reproducible_with_a_seed():
     assert first.estimate == pytest.approx(np.mean(values))
     assert np.array_equal(resample_indices(50, 300, seed=1), resample_indices(50, 300, seed=1))
     # the same interval from a fresh interpreter
-    code = ("import json, random; from harness.stats import bootstrap_ci; "
+    code = ("import json, random; from harness.core.stats import bootstrap_ci; "
             "v=[random.Random(3).random() < 0.6 for _ in range(200)]; "
             "print(json.dumps(bootstrap_ci(v, seed=7).to_dict()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(REPO), check=True)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import evaluators
-from harness.cli import main
+from harness.commands import main
 
 
 @pytest.fixture

@@ -106,7 +106,7 @@ def test_stage_saves_the_stored_dtype_and_records_precision_batch_and_logs(store
 
 
 def test_accumulation_follows_the_global_batch():
-    from harness.errors import SparError
+    from harness.core.errors import SparError
     from training.trainers import DPOStageConfig, SFTStageConfig, batch_plan
 
     assert batch_plan(DPOStageConfig(), "dpo", 8) == {"global_batch_size": 32, "per_device_train_batch_size": 2,
@@ -134,7 +134,7 @@ def test_world_size_comes_from_the_launcher(monkeypatch):
 
 
 def test_report_to_is_checked_and_passed_through(tmp_path):
-    from harness.errors import SparError
+    from harness.core.errors import SparError
     from training.trainers import DPOStageConfig, _common_args, batch_plan
 
     with pytest.raises(SparError, match="report_to 'tensorbord'"):

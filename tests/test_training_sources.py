@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from harness.errors import SparError
+from harness.core.errors import SparError
 from training.sources import load_prompts, load_sft_records
 
 

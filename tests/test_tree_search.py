@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.backends.fake import JUDGE_PREFIX, FakeBackend, selfplay_reply
-from harness.cache import GenerationCache
-from harness.generation import cached_generate
+from harness.core.backends.fake import JUDGE_PREFIX, FakeBackend, selfplay_reply
+from harness.core.cache import GenerationCache
+from harness.core.generation import cached_generate
 from tests.fakes import SelfPlayBackend
 from training.tree_search import Root, SearchConfig, run_batched, run_sequential, search
 

@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from harness.backends.fake import JUDGE_PREFIX, REFINE_MARK, FakeBackend, selfplay_reply
+from harness.core.backends.fake import JUDGE_PREFIX, REFINE_MARK, FakeBackend, selfplay_reply
 from tests.fakes import SelfPlayBackend
-from harness.cache import GenerationCache
-from harness.concurrent import CompletionStream
+from harness.core.cache import GenerationCache
+from harness.core.concurrent import CompletionStream
 from training.tree_search import (Node, Root, SearchConfig, _Tree, run_async, run_batched, run_sequential, search,
                                   unwrap_refinement)
 

@@ -18,8 +18,8 @@ import pytest
 from evaluators import uncertainty as unc
 from evaluators.uncertainty import (compare, correct_vector, metric_ci, metric_statistic,
                                     paired_correct)
-from harness.errors import SparError
-from harness.stats import A_BETTER, B_BETTER, NO_DIFFERENCE, mcnemar, paired_bootstrap, resample_indices, verdict
+from harness.core.errors import SparError
+from harness.core.stats import A_BETTER, B_BETTER, NO_DIFFERENCE, mcnemar, paired_bootstrap, resample_indices, verdict
 
 YES = "Step-by-step verification: fine\nFinal Judgement (if the Output accurately follows the Prompt): Yes"
 NO = "Step-by-step verification: no\nFinal Judgement (if the Output accurately follows the Prompt): No"

@@ -46,7 +46,7 @@ def reply(request, j: int) -> str:
     """The fake model of the eval runs (`--set model.script=test_view:reply`): the SPaR judge's format for judge
     prompts, FollowBench's constraint list for its judge, good IFEval answers half the time, else HTML-looking
     text that the report must escape."""
-    from harness.backends.fake import JUDGE_PREFIX
+    from harness.core.backends.fake import JUDGE_PREFIX
 
     last = request.messages[-1].content
     h = _h(last, request.seed, j)
@@ -142,7 +142,7 @@ def _stage(text: str) -> tuple[int, int] | None:
 
 def refiner_reply(request, j: int) -> str:
     """The scripted refiner and judge of the tree searches (see LADDERS)."""
-    from harness.backends.fake import JUDGE_PREFIX, REFINE_MARK
+    from harness.core.backends.fake import JUDGE_PREFIX, REFINE_MARK
 
     msgs = request.messages
     h = _h("/".join(m.content for m in msgs), request.seed, j)
@@ -167,7 +167,7 @@ def refiner_reply(request, j: int) -> str:
 
 def _searches(t: int) -> tuple[list[dict], list[dict]]:
     """Real refinement trees (`training.tree_search`, scripted refiner) and the DPO pairs made from them."""
-    from harness.backends.fake import FakeBackend
+    from harness.core.backends.fake import FakeBackend
     from training.build_data import dpo_pairs
     from training.tree_search import Root, SearchConfig, run_batched, search
 
@@ -220,24 +220,10 @@ def build_experiment(root: Path) -> Path:
 
 
 def view(*args) -> int:
-    """`spar view ...` through the `spar` CLI when it registers the command, else through its own parser hook."""
-    import argparse
+    """`spar view ...` through the `spar` CLI."""
+    from harness.commands import main
 
-    from rich.console import Console
-
-    from harness import cli, view_cli
-    from harness.errors import SparError
-
-    cli._parser()
-    if "view" in cli._EXTRA:
-        return cli.main([str(a) for a in ("view", *args)])
-    parser = argparse.ArgumentParser(prog="spar")
-    handlers = view_cli.register(parser.add_subparsers(dest="command"))
-    try:
-        return handlers["view"](parser.parse_args([str(a) for a in ("view", *args)]), Console())
-    except SparError as exc:
-        print(f"spar: error: {exc}", file=sys.stderr)
-        return 2
+    return main([str(a) for a in ("view", *args)])
 
 
 @pytest.fixture(scope="module")
@@ -367,6 +353,71 @@ def test_cards_per_benchmark():
     assert card.status == PASS and card.facets["wrong"] == ["(none)"]
     generic = view_for("lm-eval:gsm8k").card({"doc_id": 4, "prompt": "q", "exact_match": 0.0})
     assert generic.status == FAIL and generic.title == "doc_id 4"
+
+
+# ------------------------------------------------------------------------------------------------- templates
+def test_report_is_rendered_from_the_package_templates(experiment, tmp_path, monkeypatch):
+    """The HTML comes from the Jinja2 templates shipped as package data (autoescape on, strict undefined names):
+    the template's marker is in the output, the CSS and JS files are inlined, and another template folder gives
+    another document."""
+    import importlib
+    import shutil
+    from importlib.resources import files
+
+    import jinja2
+
+    from harness.reports.view import ViewOptions, build_html
+
+    render = importlib.import_module("harness.reports.view.render")
+
+    folder = files("harness.reports.view") / "templates"
+    for name in ("report.html.j2", "report.css", "report.js"):
+        assert (folder / name).is_file(), name
+    assert 'harness = ["reports/view/templates/*"]' in (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    env = render.environment()
+    assert env.autoescape is True and env.undefined is jinja2.StrictUndefined
+    with pytest.raises(jinja2.UndefinedError):
+        env.get_template(render.REPORT).render()
+    paths, opts = [experiment / "iter_1"], ViewOptions(tables=False, plots=False)
+    text, _ = build_html(paths, opts)
+    assert "<!-- written by spar view from the template harness/reports/view/templates/report.html.j2 -->" in text
+    css = (folder / "report.css").read_text(encoding="utf-8")
+    js = (folder / "report.js").read_text(encoding="utf-8")
+    assert f"<style>\n{css}</style>" in text and f"<script>\n{js}</script>" in text
+    # the same data through a changed copy of the templates
+    other = tmp_path / "templates"
+    shutil.copytree(render.TEMPLATE_DIR, other)
+    (other / "report.css").write_text(css + ".spar-test-css{color:red}\n", encoding="utf-8")
+    (other / "_macros.html.j2").write_text((other / "_macros.html.j2").read_text(encoding="utf-8").replace(
+        '<pre class="{{ cls }}">', '<pre data-test="changed" class="{{ cls }}">'), encoding="utf-8")
+    monkeypatch.setattr(render, "TEMPLATE_DIR", other)
+    changed, _ = build_html(paths, opts)
+    assert ".spar-test-css{color:red}" in changed and '<pre data-test="changed" class="' in changed
+    assert ".spar-test-css" not in text and 'data-test="changed"' not in text
+
+
+def test_untrusted_text_is_escaped_in_every_field(tmp_path):
+    """HTML in a search's key, prompt, responses, critique and DPO pair comes out as text: the report's own inline
+    script is the only script, quotes are escaped, and nothing closes the report's elements early."""
+    from harness.reports.view import build_html
+
+    evil = '"><script>alert(1)</script></pre></details><b onmouseover=\'x\'>'
+    it = tmp_path / "exp" / "iter_1"
+    nodes = [{"id": 0, "parent": None, "depth": 0, "value": 0.0, "response": "root " + evil, "critique": evil},
+             {"id": 1, "parent": 0, "depth": 1, "value": 1.0, "yes": 3, "response": "child " + evil,
+              "critique": evil, "refine_cot": evil}]
+    _write_jsonl(it / "searches.jsonl", [{"key": "k" + evil, "prompt": "p" + evil, "passed": True, "final": 1,
+                                          "nodes": nodes}])
+    _write_jsonl(it / "data" / "dpo.jsonl", [{"key": "k" + evil, "prompt": [{"role": "user", "content": "p" + evil}],
+                                              "chosen": [{"role": "assistant", "content": "child " + evil}],
+                                              "rejected": [{"role": "assistant", "content": "root " + evil}]}])
+    text, summary = build_html([it])
+    assert summary.trees_shown == 1 and text.count("DPO chosen</span>") == 1
+    assert re.findall(r"<script\b[^>]*>", text) == ["<script>"]
+    assert "<b onmouseover" not in text and "</pre></details><b" not in text
+    escaped = ("&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;/pre&gt;&lt;/details&gt;"
+               "&lt;b onmouseover=&#x27;x&#x27;&gt;")
+    assert text.count(escaped) >= 7  # key, prompt (+ snippet), 2 responses, 2 critiques, the refiner's reply
 
 
 # ------------------------------------------------------------------------------------------------- in Chromium

@@ -6,8 +6,8 @@ import importlib.util
 
 import pytest
 
-from harness.errors import SparError
-from harness.models import ResolvedModel
+from harness.core.errors import SparError
+from harness.core.models import ResolvedModel
 
 
 def _has_vllm_and_cuda() -> bool:
@@ -20,7 +20,7 @@ def _has_vllm_and_cuda() -> bool:
 
 @pytest.mark.skipif(_has_vllm_and_cuda(), reason="vLLM and CUDA are present; the missing-extra path is not testable")
 def test_clear_error_without_vllm_or_cuda():
-    from harness.backends import make_backend
+    from harness.core.backends import make_backend
 
     with pytest.raises(SparError, match="vllm"):
         make_backend("vllm", model=ResolvedModel("m", "m", "m", "local"))
@@ -28,9 +28,9 @@ def test_clear_error_without_vllm_or_cuda():
 
 @pytest.mark.skipif(not _has_vllm_and_cuda(), reason="needs the vllm extra and a CUDA GPU")
 def test_generates_on_gpu(tiny_model_dir):
-    from harness.backends import make_backend
-    from harness.models import resolve_model
-    from harness.types import ChatRequest, SamplingParams
+    from harness.core.backends import make_backend
+    from harness.core.models import resolve_model
+    from harness.core.types import ChatRequest, SamplingParams
 
     backend = make_backend("vllm", model=resolve_model(str(tiny_model_dir)), gpu_memory_utilization=0.3)
     (out,) = backend.generate([ChatRequest.user("hi", sampling=SamplingParams(max_new_tokens=8), n=2)])
@@ -82,7 +82,7 @@ def _stand_in_vllm(monkeypatch, calls: list, engine_core_only: bool = False):
 def test_close_gives_the_gpu_back(monkeypatch, engine_core_only):
     """close() shuts the engine down, destroys vLLM's parallel and distributed state, collects, empties the CUDA
     cache, in that order, once; the record says which steps ran."""
-    from harness.backends.vllm_backend import VLLMBackend
+    from harness.core.backends.vllm_backend import VLLMBackend
 
     calls: list = []
     _stand_in_vllm(monkeypatch, calls, engine_core_only)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from evaluators.base import Evaluator, GenerationConfig, LoadedData, ScoreResult
-from harness.data import read_jsonl, require
-from harness.errors import SparError
-from harness.options import PositiveInt, option, options
-from harness.types import ChatRequest
+from harness.core.data import read_jsonl, require
+from harness.core.errors import SparError
+from harness.core.options import PositiveInt, option, options
+from harness.core.types import ChatRequest
 
 ITEMS = ["Say hello.", "Name a colour.", "Count to three."]
 

@@ -17,8 +17,8 @@ from dataclasses import asdict
 from typing import Literal, Sequence
 
 from evaluators.judging import REFINE_INSTRUCTION, REFINE_INSTRUCTION_RFT, judge_prompt
-from harness.backends.base import derive_seed
-from harness.options import NonNegativeInt, option, options
+from harness.core.backends.base import derive_seed
+from harness.core.options import NonNegativeInt, option, options
 from training.collect import CollectedPrompt, JudgedResponse
 from training.tree_search import SearchResult
 

@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Literal, Sequence
 
 from evaluators.judging import get_parser, judge_messages, majority_vote
-from harness.backends.base import derive_seed
-from harness.options import PositiveInt, option, options
-from harness.types import ChatRequest, Completion, Message, SamplingParams
+from harness.core.backends.base import derive_seed
+from harness.core.options import PositiveInt, option, options
+from harness.core.types import ChatRequest, Completion, Message, SamplingParams
 
 Generate = Callable[[list[ChatRequest]], list[list[Completion]]]
 

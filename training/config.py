@@ -10,7 +10,7 @@ spell `collect:`, `search:`, `data:`), and recorded as `method_config`.
 Open choices of the references are fields with the paper's / official code's reading as the default, and the whole
 resolved config is written into each iteration's record.
 
-Models are roles with one spec each (harness.spec.ModelSpec): `models.actor` and `models.refiner` are a name or a
+Models are roles with one spec each (harness.core.spec.ModelSpec): `models.actor` and `models.refiner` are a name or a
 mapping of spec fields; spec fields given directly under `models:` (backend, base_url, api_key_env, batch_size,
 dtype, device, ...) are shared by both roles unless a role sets its own. Methods whose actor judges itself
 (self_rewarding, meta_rewarding) use the actor's spec for the judge role.
@@ -22,10 +22,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.errors import SparError
-from harness.options import (NonNegativeInt, PositiveInt, closest_name, key_place, option, options, parse_override,
-                             read_yaml, set_dotted, validate)
-from harness.spec import BatchSize, ModelSpec, spec_from
+from harness.core.errors import SparError
+from harness.core.options import (NonNegativeInt, PositiveInt, closest_name, key_place, option, options, parse_override,
+                                  read_yaml, set_dotted, validate)
+from harness.core.spec import BatchSize, ModelSpec, spec_from
 from training.contamination import ContaminationConfig
 from training.trainers import DPOStageConfig, SFTStageConfig
 

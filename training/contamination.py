@@ -26,8 +26,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from harness.errors import DataError, SparError
-from harness.options import PositiveInt, option, options
+from harness.core.errors import DataError, SparError
+from harness.core.options import PositiveInt, option, options
 from training.sources import BUILTIN_PROMPTS, PROMPT_FIELDS, read_rows
 
 NORMALISATION = "ASCII punctuation deleted, lower-cased, split on whitespace (lm-eval's Janitor, after GPT-3)"

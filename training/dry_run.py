@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Callable
 
 from evaluators.score_judge import SCORE_JUDGE_TEMPLATE
-from harness.backends.fake import render, selfplay_reply
-from harness.progress import Reporter
-from harness.types import ChatRequest
+from harness.core.backends.fake import render, selfplay_reply
+from harness.core.progress import Reporter
+from harness.core.types import ChatRequest
 from training.config import RunConfig
 from training.methods.meta_rewarding import META_JUDGE_TEMPLATE
 from training.trainers import quiet_progress_bars
@@ -66,7 +66,7 @@ def _p_yes(marks: int) -> float:
 def _corpus() -> list[str]:
     """What the tiny tokenizer learns its merges from: the judge, refine and score prompts and the built-in prompts."""
     from evaluators.judging import JUDGE_TEMPLATE, REFINE_INSTRUCTION, REFINE_INSTRUCTION_RFT
-    from harness.data import read_jsonl
+    from harness.core.data import read_jsonl
     from training.sources import BUILTIN_PROMPTS
 
     texts = [JUDGE_TEMPLATE, REFINE_INSTRUCTION, REFINE_INSTRUCTION_RFT, SCORE_JUDGE_TEMPLATE, META_JUDGE_TEMPLATE]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from evaluators.judging import parse_refinement
-from harness.backends.base import derive_seed
-from harness.types import ChatRequest, Completion, Message, SamplingParams
+from harness.core.backends.base import derive_seed
+from harness.core.types import ChatRequest, Completion, Message, SamplingParams
 
 # (group, [(sub-type, [options])]) in the official order
 TAXONOMY: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = (

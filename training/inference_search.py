@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Callable, Literal, Sequence
 
 from evaluators.judging import Vote, get_parser, judge_messages, majority_vote, refine_messages
-from harness.backends.base import derive_seed
-from harness.options import to_dict
-from harness.types import ChatRequest, Completion
+from harness.core.backends.base import derive_seed
+from harness.core.options import to_dict
+from harness.core.types import ChatRequest, Completion
 from training.tree_search import REFINE_UNWRAPPERS, Root, SearchConfig, run_batched, search
 
 Generate = Callable[[list[ChatRequest]], list[list[Completion]]]

@@ -16,9 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.data import read_jsonl
-from harness.errors import SparError
-from harness.options import validate
+from harness.core.data import read_jsonl
+from harness.core.errors import SparError
+from harness.core.options import validate
 from training.trainers import DPOStageConfig, SFTStageConfig, _where, train_dpo, train_sft
 
 KINDS = ("dpo", "sft")

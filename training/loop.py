@@ -23,17 +23,17 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
-from harness.cache import GenerationCache
-from harness.concurrent import CompletionStream, server_backend, stream_generate
-from harness.compute import compute_columns, local_generation_gpus, stage_compute, visible_gpus
-from harness.data import data_for, parse_data, read_jsonl
-from harness.errors import SparError
-from harness.generation import GenerationStats, cached_generate, counting_generate
-from harness.models import resolve_model
-from harness.paths import cache_dir
-from harness.progress import Reporter, SilentReporter
-from harness.records import RecordWriter, RunRecord, clean_stale_temps, dumps, now, write_json, write_jsonl
-from harness.spec import ModelPool, ModelSpec
+from harness.core.cache import GenerationCache
+from harness.core.concurrent import CompletionStream, server_backend, stream_generate
+from harness.core.compute import compute_columns, local_generation_gpus, stage_compute, visible_gpus
+from harness.core.data import data_for, parse_data, read_jsonl
+from harness.core.errors import SparError
+from harness.core.generation import GenerationStats, cached_generate, counting_generate
+from harness.core.models import resolve_model
+from harness.core.paths import cache_dir
+from harness.core.progress import Reporter, SilentReporter
+from harness.core.records import RecordWriter, RunRecord, clean_stale_temps, dumps, now, write_json, write_jsonl
+from harness.core.spec import ModelPool, ModelSpec
 from training.config import ABLATIONS, RunConfig, to_dict
 from training.methods import EVAL_STAGES, Method, get_method, iteration_stages
 from training.sources import load_prompts, load_sft_records
@@ -52,9 +52,9 @@ class IterationRun:
     """One iteration. Method stages receive this object and use: `cfg`, `options` (the method's config), `t`, `dir`
     (iter_<t>/), `prompts` ((key, text) pairs), `actor` / `refiner` / `judge` (the checkpoints going in),
     `iteration_seed`, `reporter`, `generate(model, label)` (a cached `requests -> completions` function with a
-    progress line; for a server backend it keeps the servers full through harness.concurrent), `counting(model,
+    progress line; for a server backend it keeps the servers full through harness.core.concurrent), `counting(model,
     label)` (the same without progress, for callers issuing many calls), `backend(model)`, `stream(model, label)` (a
-    harness.concurrent.CompletionStream, for callers that submit requests as they go), `write_jsonl(name, rows)`
+    harness.core.concurrent.CompletionStream, for callers that submit requests as they go), `write_jsonl(name, rows)`
     and `write_training_data(name, rows)` (data/<name>.jsonl plus a `datasets` folder)."""
 
     #: the contamination figures of the run's prompts (set by run_experiment; recorded in extra.contamination)
@@ -185,7 +185,7 @@ class IterationRun:
             self.reporter.note(f"iter {self.t}: stopped after {self.cfg.until} (until={self.cfg.until})")
 
     def _compute(self, stage: str, summary: dict) -> dict:
-        """The stage's `compute` entry (harness/compute.py): its generation (this stage's calls, or its evaluation
+        """The stage's `compute` entry (harness/core/compute.py): its generation (this stage's calls, or its evaluation
         run's), its trained tokens, seconds and the GPUs it held."""
         training = summary.get("tokens")
         if training:  # in-process training uses one GPU; under a launcher, one per process

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.data import load_hub_rows, read_json_list, read_jsonl
-from harness.errors import DataError, SparError
+from harness.core.data import load_hub_rows, read_json_list, read_jsonl
+from harness.core.errors import DataError, SparError
 
 BUILTIN_PROMPTS = Path(__file__).parent / "data" / "selfplay_prompts.jsonl"
 #: where a row's prompt text is read from (first one present), on training rows and benchmark items alike

@@ -28,10 +28,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterator, Literal, Sequence
 
-from harness.errors import SparError
-from harness.options import (FieldError, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, option,
-                             options)
-from harness.records import write_json
+from harness.core.errors import SparError
+from harness.core.options import (FieldError, Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, option, options)
+from harness.core.records import write_json
 
 SFT_NORMALIZATIONS = ("sequence", "token")
 TRAIN_ON = ("all_assistant_turns", "last_turn")

@@ -33,9 +33,9 @@ from typing import Callable, Generator, Iterable, Literal, Protocol, Sequence
 
 from evaluators.judging import (get_parser, judge_messages, majority_vote, refine_messages, unwrap_refine_cot,
                                unwrap_refine_lenient)
-from harness.backends.base import derive_seed
-from harness.options import Fraction, NonNegativeInt, PositiveInt, option, options
-from harness.types import ChatRequest, Completion, SamplingParams
+from harness.core.backends.base import derive_seed
+from harness.core.options import Fraction, NonNegativeInt, PositiveInt, option, options
+from harness.core.types import ChatRequest, Completion, SamplingParams
 
 Requests = list[ChatRequest]
 Answers = list[list[Completion]]
@@ -408,7 +408,7 @@ def run_sequential(searches: Iterable[Search], generate: Generate,
 
 
 class Stream(Protocol):
-    """What `run_async` drives (harness.concurrent.CompletionStream): groups of requests submitted under a tag,
+    """What `run_async` drives (harness.core.concurrent.CompletionStream): groups of requests submitted under a tag,
     complete groups handed back as they finish."""
 
     def submit(self, tag: int, requests: Requests) -> None: ...
@@ -445,7 +445,7 @@ def resolve_scheduler(choice: str, backend: object) -> Literal["lockstep", "asyn
     in-process ones (hf, vllm, fake), whose own batching is what makes them fast."""
     if choice in ("lockstep", "async"):
         return choice  # type: ignore[return-value]
-    from harness.concurrent import server_backend
+    from harness.core.concurrent import server_backend
 
     return "async" if server_backend(backend) else "lockstep"  # type: ignore[arg-type]
 

@@ -2,7 +2,7 @@
 
 A method declares (`Method`):
 - `name`: what `method:` in the experiment YAML names; `label`: the name tables print ("Self-Rewarding");
-- `Config`: its options, an `harness.options.options` dataclass. The YAML sets them in a section named after the
+- `Config`: its options, an `harness.core.options.options` dataclass. The YAML sets them in a section named after the
   method (`self_rewarding: {candidates: 4}`) or `method_config:`, or at the top level (how SPaR configs written
   before methods existed spell `collect:`, `search:`, `data:`); every field lands in the record as
   `config.method_config`;
@@ -31,7 +31,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from harness.errors import SparError
+from harness.core.errors import SparError
 
 #: stage function: (the iteration run, training.loop.IterationRun) -> the stage's summary (lands in record.json)
 StageFn = Callable[[Any], dict]

@@ -24,10 +24,10 @@ from collections import Counter
 from typing import Literal, Sequence
 
 from evaluators.score_judge import score_judge_prompt
-from harness.backends.base import derive_seed
-from harness.data import read_jsonl
-from harness.options import Fraction, NonNegativeFloat, PositiveInt, option, options
-from harness.types import ChatRequest, Message, SamplingParams
+from harness.core.backends.base import derive_seed
+from harness.core.data import read_jsonl
+from harness.core.options import Fraction, NonNegativeFloat, PositiveInt, option, options
+from harness.core.types import ChatRequest, Message, SamplingParams
 from training.methods import Method
 from training.methods.self_rewarding import (SCORE_JUDGE_EVAL, actor_pair, by_prompt, dpo_record, length_stats,
                                              stage_judge, stage_sample, summary, write_pairs)

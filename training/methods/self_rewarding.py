@@ -20,10 +20,10 @@ from collections import Counter
 from typing import Any, Literal, Sequence
 
 from evaluators.score_judge import get_score_parser, mean_score, score_judge_prompt
-from harness.backends.base import derive_seed
-from harness.data import read_jsonl
-from harness.options import PositiveInt, option, options
-from harness.types import ChatRequest, Message, SamplingParams
+from harness.core.backends.base import derive_seed
+from harness.core.data import read_jsonl
+from harness.core.options import PositiveInt, option, options
+from harness.core.types import ChatRequest, Message, SamplingParams
 from training.methods import Method
 
 JUDGE_PROMPT = "Self-Rewarding additive 5-point LLM-as-a-Judge (Yuan et al. 2024, Figure 2)"

@@ -15,8 +15,8 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from harness.backends.base import derive_seed
-from harness.options import option, options
+from harness.core.backends.base import derive_seed
+from harness.core.options import option, options
 from training.build_data import DataConfig, rft_records
 from training.collect import CollectConfig
 from training.methods import Method

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
-from harness.options import option, options
+from harness.core.options import option, options
 from training.build_data import DataConfig
 from training.collect import CollectConfig
 from training.methods import Method

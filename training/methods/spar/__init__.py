@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from harness.options import option, options
+from harness.core.options import option, options
 from training.build_data import DataConfig
 from training.collect import CollectConfig
 from training.methods import Method

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-from harness.data import read_jsonl
+from harness.core.data import read_jsonl
 from training.build_data import dpo_pairs, rft_records
 from training.collect import CollectedPrompt, collect
 from training.tree_search import (Root, SearchResult, resolve_scheduler, run_async, run_batched, run_sequential,
